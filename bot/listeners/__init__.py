@@ -1,0 +1,1 @@
+"""Bolt listeners, one module per kind of Slack request, each with ``register(app, …)``."""

@@ -1,0 +1,9 @@
+"""The application's exceptions: a refusal is a rule saying no; anything else is broken."""
+
+
+class MigrabotError(Exception):
+    """Root of the application's own exceptions."""
+
+
+class Refusal(MigrabotError):
+    """A rule said no (bad input, not allowed, lock held …): expected, shown as is, no traceback."""

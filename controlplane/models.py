@@ -1,0 +1,109 @@
+"""The control plane's records. State changes go through ``services``; reads through ``selectors``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+
+class State(models.TextChoices):
+    RECEIVED = "received"
+    PLANNING = "planning"
+    AWAITING_APPROVAL = "awaiting_approval"
+    APPROVED = "approved"
+    BACKING_UP = "backing_up"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REFUSED = "refused"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+
+TERMINAL_STATES = frozenset(
+    {
+        State.SUCCEEDED,
+        State.FAILED,
+        State.REFUSED,
+        State.DENIED,
+        State.EXPIRED,
+        State.CANCELLED,
+        State.INTERRUPTED,
+    }
+)
+
+
+class Request(models.Model):
+    """One slash command accepted for an environment, from arrival to its outcome."""
+
+    verb = models.CharField(max_length=32)
+    environment = models.CharField(max_length=32)
+    args = models.JSONField(default=list)
+    requester = models.CharField(max_length=32)
+    channel = models.CharField(max_length=32)
+    thread_ts = models.CharField(max_length=32, blank=True)
+    # Slack's trigger_id identifies one delivery of one command: a redelivery cannot make a twin.
+    trigger_id = models.CharField(max_length=255, unique=True, null=True)
+    state = models.CharField(max_length=32, choices=State.choices, default=State.RECEIVED)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["environment", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.verb} {self.environment} ({self.state})"
+
+    @property
+    def command_text(self) -> str:
+        return " ".join([self.verb, self.environment, *self.args])
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+
+class AuditEvent(models.Model):
+    """An append-only record of who did what and when; rows are never changed or deleted."""
+
+    request = models.ForeignKey(Request, null=True, on_delete=models.PROTECT, related_name="events")
+    environment = models.CharField(max_length=32, blank=True)
+    actor = models.CharField(max_length=64)
+    action = models.CharField(max_length=64)
+    detail = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise ValueError("audit events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise ValueError("audit events are append-only")
+
+
+class Catalog(models.Model):
+    """The migrations on disk for an environment, as its worker last reported them.
+
+    The bot validates app labels and migration prefixes against this without ever touching the
+    target: only workers see the target's code and database.
+    """
+
+    environment = models.CharField(max_length=32, primary_key=True)
+    apps = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"catalog of {self.environment}"

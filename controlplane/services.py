@@ -1,0 +1,93 @@
+"""Every change to the control plane's records, each with its audit event in one transaction.
+
+A state change is a conditional update (``UPDATE … WHERE state IN (…)``): whoever changes the row
+first wins and everyone else gets ``None``, so a redelivered task or a double click does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from controlplane.models import AuditEvent, Catalog, Request, State
+
+
+def audit_record(
+    *, actor: str, action: str, request: Request | None = None, environment: str = "", **detail: Any
+) -> AuditEvent:
+    return AuditEvent.objects.create(
+        request=request,
+        environment=environment or (request.environment if request else ""),
+        actor=actor,
+        action=action,
+        detail=detail,
+    )
+
+
+def request_create(
+    *,
+    verb: str,
+    environment: str,
+    args: list[str],
+    requester: str,
+    channel: str,
+    trigger_id: str | None,
+) -> tuple[Request, bool]:
+    """Record a new request; a second delivery of the same trigger returns the first (False)."""
+    try:
+        with transaction.atomic():
+            request = Request.objects.create(
+                verb=verb,
+                environment=environment,
+                args=args,
+                requester=requester,
+                channel=channel,
+                trigger_id=trigger_id or None,
+            )
+            audit_record(actor=requester, action="request.created", request=request, args=args, verb=verb)
+    except IntegrityError:
+        return Request.objects.get(trigger_id=trigger_id), False
+    return request, True
+
+
+def request_attach_card(*, request_id: int, thread_ts: str) -> None:
+    """Remember the parent message: every later post goes into its thread."""
+    Request.objects.filter(pk=request_id, thread_ts="").update(thread_ts=thread_ts)
+
+
+def request_mark_enqueued(*, request_id: int) -> None:
+    Request.objects.filter(pk=request_id).update(enqueued_at=timezone.now())
+
+
+def request_transition(
+    *,
+    request_id: int,
+    from_states: Iterable[State],
+    to: State,
+    actor: str,
+    action: str,
+    result: Any = None,
+    error: str = "",
+    **detail: Any,
+) -> Request | None:
+    """Move a request to ``to`` only if it is in one of ``from_states``; ``None`` if it was not."""
+    fields: dict[str, Any] = {"state": to, "updated_at": timezone.now()}
+    if result is not None:
+        fields["result"] = result
+    if error:
+        fields["error"] = error
+    with transaction.atomic():
+        changed = Request.objects.filter(pk=request_id, state__in=list(from_states)).update(**fields)
+        if not changed:
+            return None
+        request = Request.objects.get(pk=request_id)
+        audit_record(actor=actor, action=action, request=request, state=str(to), **detail)
+    return request
+
+
+def catalog_publish(*, environment: str, apps: dict[str, list[str]]) -> None:
+    """Store the migrations on disk that an environment's worker reported."""
+    Catalog.objects.update_or_create(environment=environment, defaults={"apps": apps})

@@ -1,0 +1,1 @@
+"""migrabot: a Slack ChatOps bot for Django migrations (glue: settings, config, CLI, local mode)."""

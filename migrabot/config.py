@@ -1,0 +1,156 @@
+"""Environments and policy, from one checked-in TOML file, validated at start-up.
+
+The file names each environment's target project (the folder holding ``manage.py``, the Python
+that runs it, its settings module), the Celery queue its worker listens on, and its policy. Secrets
+never live here: ``env`` maps a variable the target reads to the name of the worker's variable
+that holds its value, so the file stays safe to check in.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+# "*" is everyone; U…/W… are Slack user ids; S… are user group ids.
+Principal = Annotated[str, StringConstraints(pattern=r"^(\*|[UWS][A-Z0-9]{2,})$")]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+WriteVerb = Literal["migrate", "rollback", "fake", "restore"]
+
+#: Verbs whose approval no policy can waive (the product's core promise).
+ALWAYS_APPROVED: frozenset[str] = frozenset({"rollback", "fake", "restore"})
+
+
+class ConfigError(Exception):
+    """The configuration file is missing or invalid; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Policy(_Strict):
+    """Who may do what on one environment. Empty lists mean nobody: policy fails closed."""
+
+    readers: list[Principal] = Field(default_factory=list)
+    requesters: list[Principal] = Field(default_factory=list)
+    approvers: list[Principal] = Field(default_factory=list)
+    approvals: Annotated[int, Field(ge=1, le=5)] = 1
+    approval_for: list[WriteVerb] = Field(default_factory=list)
+    request_ttl_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 60
+    channels: list[Annotated[str, StringConstraints(pattern=r"^[CG][A-Z0-9]{2,}$")]] = Field(
+        default_factory=list
+    )
+
+    def needs_approval(self, verb: str) -> bool:
+        return verb in ALWAYS_APPROVED or verb in self.approval_for
+
+
+class Environment(_Strict):
+    """One deployment of the target project (dev, staging, prod) and how to reach it."""
+
+    name: Identifier
+    description: str = ""
+    project: Path
+    python: str = Field(default_factory=lambda: sys.executable)
+    settings: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")]
+    queue: str = ""
+    production: bool = False
+    backup_dir: Path = Path("var/backups")
+    env: dict[EnvVarName, EnvVarName] = Field(default_factory=dict)
+    policy: Policy = Field(default_factory=Policy)
+
+    @property
+    def celery_queue(self) -> str:
+        return self.queue or f"migrabot.{self.name}"
+
+    def target_environ(self, source: os._Environ[str] | dict[str, str] = os.environ) -> dict[str, str]:
+        """The target's extra variables, read now from the worker's environment by name."""
+        return {target: source[name] for target, name in self.env.items() if name in source}
+
+
+class Config(_Strict):
+    slash_command: Annotated[str, StringConstraints(pattern=r"^/[a-z0-9_-]{1,31}$")] = "/migrate"
+    environments: dict[str, Environment]
+
+    def environment(self, name: str) -> Environment | None:
+        return self.environments.get(name)
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate the file; relative paths in it are taken from the file's own folder."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    environments = raw.get("environments")
+    if isinstance(environments, dict):
+        for name, table in environments.items():
+            if isinstance(table, dict):
+                table.setdefault("name", name)
+                for key in ("project", "backup_dir"):
+                    if key in table and isinstance(table[key], str):
+                        table[key] = str(path.parent / table[key])
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_describe(path, error)) from None
+    _check_names(path, config)
+    return config
+
+
+def _check_names(path: Path, config: Config) -> None:
+    if not config.environments:
+        raise ConfigError(f"{path}: no [environments.<name>] table: define at least one environment")
+    for key, environment in config.environments.items():
+        if key != environment.name:
+            raise ConfigError(f"{path}: environment '{key}': 'name' must match the table name")
+        if not (environment.project / "manage.py").is_file():
+            raise ConfigError(
+                f"{path}: environment '{key}': project: no manage.py in {environment.project}"
+            )
+    queues = [environment.celery_queue for environment in config.environments.values()]
+    if len(set(queues)) != len(queues):
+        raise ConfigError(f"{path}: two environments share a queue: each needs its own")
+
+
+def _describe(path: Path, error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        location = list(item["loc"])
+        where = ""
+        if location[:1] == ["environments"] and len(location) > 1:
+            where = f"environment '{location[1]}': "
+            location = location[2:]
+        key = ".".join(str(part) for part in location) or "(top level)"
+        # Never echo what was written under ``env``: a value there is probably a secret.
+        problem = SECRET_HINT if location[:1] == ["env"] else _plain(item)
+        problems.append(f"{path}: {where}{key}: {problem}")
+    return "\n".join(problems)
+
+
+SECRET_HINT = "must be the NAME of the worker's variable holding the value (e.g. STAGING_DATABASE_URL)"
+
+
+def _plain(item: dict) -> str:
+    if item["type"] == "extra_forbidden":
+        return "unknown key"
+    if item["type"] == "string_pattern_mismatch":
+        return f"{item['input']!r} is not valid here"
+    return str(item["msg"])
+
+
+DEFAULT_CONFIG_PATH = Path("migrabot.toml")
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("MIGRABOT_CONFIG", DEFAULT_CONFIG_PATH))
+

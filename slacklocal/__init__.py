@@ -1,0 +1,26 @@
+"""A local stand-in for Slack: the Web API the bot calls, and the person who types and clicks.
+
+- `SlackWebAPI` serves the Web API methods migrabot uses over real HTTP and records every call;
+- `Conversation` holds what was posted (messages, threads, files, ephemerals) and lets callers wait;
+- `SignedSender` sends signed slash commands and button clicks to the bot, as Slack does;
+- `render_thread` shows a thread as plain text, as a person would read it on a phone.
+"""
+
+from .client import Reply, SignedSender
+from .render import render_blocks, render_message, render_thread
+from .store import Conversation, Ephemeral, File, Message
+from .webapi import Call, SlackWebAPI
+
+__all__ = [
+    "Call",
+    "Conversation",
+    "Ephemeral",
+    "File",
+    "Message",
+    "Reply",
+    "SignedSender",
+    "SlackWebAPI",
+    "render_blocks",
+    "render_message",
+    "render_thread",
+]

@@ -1,0 +1,200 @@
+"""The Slack side of a conversation with the bot: signed slash commands and button clicks.
+
+Payloads have the fields Slack sends, form-encoded as Slack sends them, and are signed with
+Slack's v0 scheme (via slack_sdk's SignatureVerifier, the same code that checks them).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+from urllib.parse import urlencode
+
+from slack_sdk.signature import SignatureVerifier
+
+from .store import Conversation
+
+# Never served: the bot posts with its token (response_url allows only 5 uses). `.invalid` fails fast.
+RESPONSE_URL_BASE = "https://hooks.slack.invalid"
+
+
+class Reply(NamedTuple):
+    status: int
+    body: Any  # parsed JSON when the bot answered JSON, otherwise the text ("" for a bare ack)
+
+
+class SignedSender:
+    """POSTs what Slack would POST to the bot's request URL (e.g. http://127.0.0.1:3000/slack/events)."""
+
+    def __init__(
+        self,
+        bot_url: str,
+        signing_secret: str,
+        *,
+        store: Conversation | None = None,
+        user_names: Mapping[str, str] | None = None,
+        team_id: str = "T0LOCAL",
+        team_domain: str = "local",
+        api_app_id: str = "A0MIGRABOT",
+        verification_token: str = "local-verification-token",  # deprecated by Slack, still sent
+        timeout: float = 10.0,
+    ) -> None:
+        """With a `store`, ack texts are recorded as ephemerals and clicks carry the stored message."""
+        self.bot_url = bot_url
+        self.signing_secret = signing_secret
+        self.store = store
+        self.user_names = dict(user_names or {})
+        self.team_id, self.team_domain, self.api_app_id = team_id, team_domain, api_app_id
+        self.verification_token = verification_token
+        self.timeout = timeout
+        self._seq = itertools.count(1)
+
+    # -- what a person does ------------------------------------------------------------------
+
+    def slash_command(
+        self,
+        command: str,
+        text: str,
+        user_id: str,
+        channel_id: str,
+        *,
+        channel_name: str = "migrations",
+        timestamp: int | None = None,
+        signing_secret: str | None = None,
+    ) -> Reply:
+        """Type `command text` in a channel. Whatever the bot acks with is shown as Slack shows it."""
+        n = next(self._seq)
+        form = {
+            "token": self.verification_token,
+            "team_id": self.team_id,
+            "team_domain": self.team_domain,
+            "channel_id": channel_id,
+            "channel_name": channel_name,
+            "user_id": user_id,
+            "user_name": self._name(user_id),
+            "command": command,
+            "text": text,
+            "api_app_id": self.api_app_id,
+            "is_enterprise_install": "false",
+            "response_url": self._response_url("commands", n),
+            "trigger_id": self._trigger_id(n),
+        }
+        reply = self.post(urlencode(form), timestamp=timestamp, signing_secret=signing_secret)
+        if reply.status == 200 and self.store is not None:
+            _show_ack(self.store, reply.body, user_id, channel_id)
+        return reply
+
+    def click(
+        self,
+        action_id: str,
+        value: str,
+        user_id: str,
+        channel_id: str,
+        message_ts: str,
+        *,
+        block_id: str | None = None,
+        thread_ts: str | None = None,
+        channel_name: str = "migrations",
+        timestamp: int | None = None,
+        signing_secret: str | None = None,
+    ) -> Reply:
+        """Click a button on a message. With a store, the payload carries the message as stored."""
+        n, name = next(self._seq), self._name(user_id)
+        stored = self.store.message(channel_id, message_ts) if self.store is not None else None
+        message: dict[str, Any] = stored.as_api() if stored else {"type": "message", "ts": message_ts, "text": ""}
+        thread_ts = thread_ts or message.get("thread_ts")
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+        button = _find_button(message.get("blocks", []), action_id)
+        action = {
+            "type": "button",
+            "action_id": action_id,
+            "block_id": block_id or button.get("block_id", "actions"),
+            "text": button.get("text", {"type": "plain_text", "text": action_id}),
+            "value": value,
+            "action_ts": f"{time.time():.6f}",
+        }
+        container = {"type": "message", "message_ts": message_ts, "channel_id": channel_id, "is_ephemeral": False}
+        if thread_ts:
+            container["thread_ts"] = thread_ts
+        payload: dict[str, Any] = {
+            "type": "block_actions",
+            "user": {"id": user_id, "username": name, "name": name, "team_id": self.team_id},
+            "api_app_id": self.api_app_id,
+            "token": self.verification_token,
+            "container": container,
+            "trigger_id": self._trigger_id(n),
+            "team": {"id": self.team_id, "domain": self.team_domain},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "channel": {"id": channel_id, "name": channel_name},
+            "message": message,
+            "state": {"values": {}},
+            "response_url": self._response_url("actions", n),
+            "actions": [action],
+        }
+        body = urlencode({"payload": json.dumps(payload)})
+        return self.post(body, timestamp=timestamp, signing_secret=signing_secret)
+
+    # -- the wire ----------------------------------------------------------------------------
+
+    def post(self, body: str, *, timestamp: int | None = None, signing_secret: str | None = None) -> Reply:
+        """Sign a form-encoded body as Slack does and POST it to the bot."""
+        ts = str(int(time.time()) if timestamp is None else timestamp)
+        verifier = SignatureVerifier(signing_secret or self.signing_secret)
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": verifier.generate_signature(timestamp=ts, body=body) or "",
+        }
+        request = urllib.request.Request(self.bot_url, data=body.encode("utf-8"), headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
+                return Reply(resp.status, _decode(resp.headers.get_content_type(), resp.read()))
+        except urllib.error.HTTPError as err:  # 401 for a bad signature is an answer, not a failure
+            return Reply(err.code, _decode(err.headers.get_content_type(), err.read()))
+
+    def _name(self, user_id: str) -> str:
+        return self.user_names.get(user_id, user_id)
+
+    def _response_url(self, kind: str, n: int) -> str:
+        return f"{RESPONSE_URL_BASE}/{kind}/{self.team_id}/{n}/{uuid.uuid4().hex}"
+
+    def _trigger_id(self, n: int) -> str:
+        return f"{n}.{int(time.time())}.{uuid.uuid4().hex}"
+
+
+def _show_ack(store: Conversation, body: Any, user_id: str, channel_id: str) -> None:
+    # Bolt's ack(...) becomes the HTTP response: plain text for ack("text"), JSON when it has
+    # blocks or options. Slack shows either to the requester only, unless response_type=in_channel.
+    if isinstance(body, str):
+        body = {"text": body}
+    if not isinstance(body, dict) or not (body.get("text") or body.get("blocks")):
+        return
+    text, blocks = body.get("text", ""), body.get("blocks") or ()
+    if body.get("response_type") == "in_channel":
+        store.post(channel_id, None, text, blocks)
+    else:
+        store.post_ephemeral(channel_id, user_id, text, blocks)
+
+
+def _find_button(blocks: list[dict[str, Any]], action_id: str) -> dict[str, Any]:
+    """The button with `action_id` (plus its block's block_id), or {} if the message has none."""
+    for block in blocks:
+        candidates = list(block.get("elements", [])) + ([block["accessory"]] if "accessory" in block else [])
+        for element in candidates:
+            if element.get("action_id") == action_id:
+                return {**element, "block_id": block.get("block_id", "actions")}
+    return {}
+
+
+def _decode(content_type: str, data: bytes) -> Any:
+    text = data.decode("utf-8", "replace")
+    return json.loads(text) if content_type == "application/json" and text else text

@@ -1,0 +1,204 @@
+"""What each Slack Web API method does, against the recorded conversation. No HTTP here.
+
+Answers follow Slack's shapes and error codes for the methods migrabot uses, so code that
+handles `SlackApiError(e.response["error"])` behaves here as it does against Slack.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .store import Conversation, File
+
+Params = Mapping[str, Any]
+Answer = dict[str, Any]
+
+
+class SlackError(Exception):
+    """A Slack error code, answered as {"ok": false, "error": code}."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass
+class _Upload:
+    name: str
+    data: bytes | None = None  # None until the bytes are POSTed to the upload URL
+
+
+def _json_field(value: Any) -> Any:
+    # Form-encoded requests carry blocks/files as JSON text, JSON requests as real lists.
+    return json.loads(value) if isinstance(value, str) and value else value
+
+
+def _blocks(params: Params) -> list[dict[str, Any]] | None:
+    blocks = _json_field(params.get("blocks"))
+    return list(blocks) if blocks else None
+
+
+class WebAPIMethods:
+    """Slack's semantics for auth, chat, users, usergroups and the files v2 upload."""
+
+    def __init__(
+        self,
+        store: Conversation,
+        *,
+        bot_user_id: str,
+        bot_name: str,
+        team_id: str,
+        team_domain: str,
+        users: Mapping[str, Mapping[str, str]],
+        usergroups: Mapping[str, list[str]],
+        usergroups_available: bool,
+        upload_url: Callable[[str], str],
+    ) -> None:
+        self.store = store
+        self.bot_user_id, self.bot_name = bot_user_id, bot_name
+        self.team_id, self.team_domain = team_id, team_domain
+        self.users = dict(users)
+        self.usergroups = {gid: list(members) for gid, members in usergroups.items()}
+        self.usergroups_available = usergroups_available
+        self._upload_url = upload_url
+        self._uploads: dict[str, _Upload] = {}
+        self._uploads_lock = threading.Lock()
+        self._file_numbers = itertools.count(1)  # next() on a count is atomic; a generator's is not
+        self._handlers: dict[str, Callable[[Params], Answer]] = {
+            "auth.test": self.auth_test,
+            "chat.postMessage": self.chat_post_message,
+            "chat.update": self.chat_update,
+            "chat.postEphemeral": self.chat_post_ephemeral,
+            "users.info": self.users_info,
+            "usergroups.users.list": self.usergroups_users_list,
+            "files.getUploadURLExternal": self.files_get_upload_url_external,
+            "files.completeUploadExternal": self.files_complete_upload_external,
+        }
+
+    def call(self, method: str, params: Params) -> Answer:
+        handler = self._handlers.get(method)
+        try:
+            if handler is None:
+                raise SlackError("unknown_method")
+            return {"ok": True, **handler(params)}
+        except SlackError as err:
+            return {"ok": False, "error": err.code}
+
+    # -- auth / users ----------------------------------------------------------------------
+
+    def auth_test(self, params: Params) -> Answer:
+        return {
+            "url": f"https://{self.team_domain}.slack.com/",
+            "team": self.team_domain,
+            "user": self.bot_name,
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": "B" + self.bot_user_id.lstrip("U"),
+            "is_enterprise_install": False,
+        }
+
+    def users_info(self, params: Params) -> Answer:
+        user_id = params.get("user", "")
+        if user_id == self.bot_user_id:
+            name, real_name, is_bot = self.bot_name, self.bot_name, True
+        elif user_id in self.users:
+            name = self.users[user_id]["name"]
+            real_name, is_bot = self.users[user_id].get("real_name", name), False
+        else:
+            raise SlackError("user_not_found")
+        profile = {"real_name": real_name, "display_name": name}
+        return {
+            "user": {
+                "id": user_id,
+                "team_id": self.team_id,
+                "name": name,
+                "real_name": real_name,
+                "is_bot": is_bot,
+                "deleted": False,
+                "profile": profile,
+            }
+        }
+
+    def usergroups_users_list(self, params: Params) -> Answer:
+        if not self.usergroups_available:
+            raise SlackError("paid_teams_only")  # what a free workspace answers
+        members = self.usergroups.get(params.get("usergroup", ""))
+        if members is None:
+            raise SlackError("no_such_subteam")
+        return {"users": list(members)}
+
+    # -- chat --------------------------------------------------------------------------------
+
+    def chat_post_message(self, params: Params) -> Answer:
+        channel, text, blocks = params.get("channel"), params.get("text") or "", _blocks(params)
+        if not channel:
+            raise SlackError("channel_not_found")
+        if not text and not blocks:
+            raise SlackError("no_text")
+        thread_ts = params.get("thread_ts") or None
+        msg = self.store.post(channel, self.bot_user_id, text, blocks or (), thread_ts)
+        return {"channel": channel, "ts": msg.ts, "message": msg.as_api()}
+
+    def chat_update(self, params: Params) -> Answer:
+        channel, ts = params.get("channel", ""), params.get("ts", "")
+        text, blocks = params.get("text"), _blocks(params)
+        if text is None and blocks is None:
+            raise SlackError("no_text")
+        msg = self.store.update(channel, ts, text, blocks)
+        if msg is None:
+            raise SlackError("message_not_found")
+        return {"channel": channel, "ts": ts, "text": msg.text, "message": msg.as_api()}
+
+    def chat_post_ephemeral(self, params: Params) -> Answer:
+        channel, user = params.get("channel"), params.get("user", "")
+        text, blocks = params.get("text") or "", _blocks(params)
+        if not channel:
+            raise SlackError("channel_not_found")
+        if user not in self.users:
+            raise SlackError("user_not_in_channel")
+        if not text and not blocks:
+            raise SlackError("no_text")
+        eph = self.store.post_ephemeral(channel, user, text, blocks or (), params.get("thread_ts") or None)
+        return {"message_ts": eph.ts}
+
+    # -- files v2: get an upload URL, POST the bytes there, complete to share --------------
+
+    def files_get_upload_url_external(self, params: Params) -> Answer:
+        filename, length = params.get("filename"), params.get("length")
+        if not filename or length in (None, ""):
+            raise SlackError("invalid_arguments")
+        file_id = f"F{next(self._file_numbers):08d}"
+        with self._uploads_lock:
+            self._uploads[file_id] = _Upload(name=filename)
+        return {"upload_url": self._upload_url(file_id), "file_id": file_id}
+
+    def receive_upload(self, file_id: str, data: bytes) -> bool:
+        """Store the bytes POSTed to an upload URL; False if the URL was never issued."""
+        with self._uploads_lock:
+            upload = self._uploads.get(file_id)
+            if upload is None:
+                return False
+            upload.data = data
+            return True
+
+    def files_complete_upload_external(self, params: Params) -> Answer:
+        requested = _json_field(params.get("files")) or []
+        channel, thread_ts = params.get("channel_id") or None, params.get("thread_ts") or None
+        if not requested or (thread_ts and not channel):
+            raise SlackError("invalid_arguments")
+        files: list[File] = []
+        with self._uploads_lock:
+            for wanted in requested:
+                upload = self._uploads.get(wanted.get("id", ""))
+                if upload is None or upload.data is None:
+                    raise SlackError("file_not_found")
+                title = wanted.get("title") or upload.name
+                files.append(File(wanted["id"], upload.name, title, upload.data.decode("utf-8", "replace")))
+        if channel:
+            self.store.post(channel, self.bot_user_id, params.get("initial_comment") or "", (), thread_ts, files)
+        return {"files": [{"id": f.id, "name": f.name, "title": f.title} for f in files]}

@@ -1,0 +1,74 @@
+"""The slash command's grammar: table tests for each refusal, properties for hostile text."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.grammar import MAX_TEXT, VERBS, parse
+from controlplane.errors import Refusal
+
+
+@pytest.mark.parametrize(
+    ("text", "verb", "env", "app", "migration"),
+    [
+        ("", "help", None, None, None),
+        ("help", "help", None, None, None),
+        ("  HELP  ", "help", None, None, None),
+        ("envs", "envs", None, None, None),
+        ("showmigrations dev", "showmigrations", "dev", None, None),
+        ("showmigrations dev accounts", "showmigrations", "dev", "accounts", None),
+        ("plan staging", "plan", "staging", None, None),
+        ("plan staging marketplace 0002", "plan", "staging", "marketplace", "0002"),
+        ("plan staging marketplace zero", "plan", "staging", "marketplace", "zero"),
+        ("plan\tstaging   media\n0001_initial", "plan", "staging", "media", "0001_initial"),
+    ],
+)
+def test_parses_valid_commands(text: str, verb: str, env: str, app: str, migration: str) -> None:
+    command = parse(text)
+    assert (command.verb.name, command.env, command.app, command.migration) == (verb, env, app, migration)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("rollbak dev", "Unknown command `rollbak`. Valid commands: `help`, `envs`, `showmigrations`, `plan`."),
+        ("showmigrations", "Missing <env>. Usage: `showmigrations <env> [app]`"),
+        ("showmigrations dev accounts extra", "Unexpected extra arguments `extra`. Usage: `showmigrations <env> [app]`"),
+        ("plan dev a b c d", "Unexpected extra arguments `c`, `d`. Usage: `plan <env> [app] [migration]`"),
+        ("plan Dev", "`Dev` is not a valid env"),
+        ("plan dev acc;rm", "`acc;rm` is not a valid app"),
+        ("plan dev accounts $(reboot)", "`$(reboot)` is not a valid migration"),
+        ("plan dev аccounts", "`аccounts` is not a valid app"),  # a Cyrillic "а"
+        ("plan dev accounts --fake", "`--fake` is not a valid migration"),
+    ],
+)
+def test_refuses_bad_input_naming_the_problem(text: str, expected: str) -> None:
+    with pytest.raises(Refusal) as refusal:
+        parse(text)
+    assert expected in str(refusal.value)
+
+
+def test_refuses_overlong_text() -> None:
+    with pytest.raises(Refusal, match="longer than"):
+        parse("plan dev " + "a" * MAX_TEXT)
+
+
+@given(st.text(max_size=200))
+def test_any_text_parses_or_is_refused(text: str) -> None:
+    try:
+        command = parse(text)
+    except Refusal as refusal:
+        assert str(refusal)
+        return
+    assert command.verb.name in VERBS
+    for value in (command.env, command.app, command.migration):
+        assert value is None or (value.isascii() and value.replace("_", "").replace("-", "").isalnum())
+
+
+@given(st.sampled_from(["plan dev ", "showmigrations dev "]), st.text(alphabet="$`;|&<>(){}'\"\\\n\r\x00 ", min_size=1))
+def test_shell_metacharacters_never_pass(prefix: str, hostile: str) -> None:
+    try:
+        command = parse(prefix + "accounts" + hostile)
+    except Refusal:
+        return
+    assert all(ch.isalnum() or ch == "_" for ch in (command.app or "") + (command.migration or ""))

@@ -1,0 +1,76 @@
+"""Configuration: a valid file loads; every mistake names the file, the environment and the key."""
+
+from pathlib import Path
+
+import pytest
+
+from migrabot.config import ConfigError, load_config
+
+VALID = """
+slash_command = "/migrate"
+
+[environments.dev]
+project = "backend"
+settings = "backend.settings"
+env = { DATABASE_URL = "DEV_DATABASE_URL" }
+
+[environments.dev.policy]
+readers = ["*"]
+requesters = ["U0ALICE", "S0DEVS"]
+approvers = ["U0BOB"]
+approvals = 2
+approval_for = ["migrate"]
+"""
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "backend").mkdir()
+    (tmp_path / "backend" / "manage.py").write_text("")
+    return tmp_path
+
+
+def write(folder: Path, text: str) -> Path:
+    path = folder / "migrabot.toml"
+    path.write_text(text)
+    return path
+
+
+def test_valid_file_loads_with_paths_relative_to_it(folder: Path) -> None:
+    config = load_config(write(folder, VALID))
+    dev = config.environments["dev"]
+    assert dev.project == folder / "backend"
+    assert dev.celery_queue == "migrabot.dev"
+    assert dev.policy.approvals == 2
+    assert dev.policy.needs_approval("rollback") and dev.policy.needs_approval("migrate")
+    assert dev.target_environ({"DEV_DATABASE_URL": "sqlite:///x"}) == {"DATABASE_URL": "sqlite:///x"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("approvals = 2", "approvals = 0"), "environment 'dev': policy.approvals: Input should be greater than or equal to 1"),
+        (("approvals = 2", "aprovals = 2"), "environment 'dev': policy.aprovals: unknown key"),
+        (('"U0BOB"', '"bob"'), "environment 'dev': policy.approvers.0: 'bob' is not valid here"),
+        (('approval_for = ["migrate"]', 'approval_for = ["drop"]'), "environment 'dev': policy.approval_for.0"),
+        (('project = "backend"', 'project = "nowhere"'), "environment 'dev': project: no manage.py in"),
+        (('"DEV_DATABASE_URL"', '"postgres://u:s3cret@h/db"'), "environment 'dev': env.DATABASE_URL: must be the NAME"),
+        (('slash_command = "/migrate"', 'slash_command = "migrate"'), "slash_command: 'migrate' is not valid here"),
+    ],
+)
+def test_mistakes_are_named(folder: Path, change: tuple[str, str], message: str) -> None:
+    path = write(folder, VALID.replace(*change))
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(path) in str(error.value)
+    assert message in str(error.value)
+    assert "s3cret" not in str(error.value)
+
+
+def test_missing_file_and_bad_toml(folder: Path) -> None:
+    with pytest.raises(ConfigError, match="no such configuration file"):
+        load_config(folder / "absent.toml")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(folder, "[environments.dev"))
+    with pytest.raises(ConfigError, match="define at least one environment"):
+        load_config(write(folder, "[environments]\n"))

@@ -1,0 +1,29 @@
+"""The Celery app: one queue per environment, settings chosen so a migration never runs twice.
+
+- Redis redelivers a message that is not acknowledged within ``visibility_timeout``, even while
+  the first run goes on: the timeout is set far above the longest run, and execution claims its
+  request row anyway, so a redelivery finds nothing to do.
+- No automatic retries and no ``task_reject_on_worker_lost``: a run that died is marked
+  ``interrupted`` for a human, never started again by itself.
+- Prefetch of one: a worker holds no messages that another worker could have run.
+"""
+
+import os
+
+from celery import Celery
+
+VISIBILITY_TIMEOUT_SECONDS = 12 * 60 * 60
+
+app = Celery("migrabot", include=["workers.tasks"])
+app.conf.update(
+    broker_url=os.environ.get("MIGRABOT_BROKER_URL", "redis://127.0.0.1:6379/0"),
+    broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
+    broker_connection_retry_on_startup=True,
+    task_ignore_result=True,
+    task_acks_late=False,
+    task_serializer="json",
+    accept_content=["json"],
+    worker_prefetch_multiplier=1,
+    worker_hijack_root_logger=False,
+    worker_send_task_events=False,
+)

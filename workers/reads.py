@@ -1,0 +1,39 @@
+"""The read-only verbs: ask the target, then say what it answered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot import cards
+from controlplane.models import Request
+from workers import djangotext
+from workers.target import Target
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: dict[str, Any]
+    message: cards.Message
+    listing: tuple[str, str]  # (file name, the same text manage.py would print)
+
+
+def showmigrations(target: Target, request: Request) -> Outcome:
+    result = target.probe("showmigrations", *request.args)
+    return Outcome(
+        result,
+        cards.showmigrations_result(request.environment, result),
+        (f"showmigrations-{request.environment}.txt", djangotext.showmigrations_text(result)),
+    )
+
+
+def plan(target: Target, request: Request) -> Outcome:
+    result = target.probe("plan", *request.args)
+    return Outcome(
+        result,
+        cards.plan_result(request.environment, result),
+        (f"plan-{request.environment}.txt", djangotext.plan_text(result)),
+    )
+
+
+HANDLERS = {"showmigrations": showmigrations, "plan": plan}
