@@ -16,6 +16,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -30,14 +31,17 @@ GROUPS = {"S0DEVELOPERS": ["U0ALICE", "U0DAVE"], "S0DBAS": ["U0CAROL"], "S0LEADS
 STARTING_POINT = {"staging": ("marketplace", "0004")}
 
 if TYPE_CHECKING:
+    from slack_bolt import App
+
     from migrabot.conversation import Chat
+    from slacklocal import SlackWebAPI
 
 
 def run_local(*, script: str | None, workdir: str | None) -> int:
     with ExitStack() as stack:
         folder = Path(workdir) if workdir else Path(stack.enter_context(tempfile.TemporaryDirectory()))
         folder.mkdir(parents=True, exist_ok=True)
-        chat = stack.enter_context(local_stack(folder, load_config(config_path())))
+        chat = stack.enter_context(local_stack(folder, load_config(config_path()))).chat
         if script is None:
             return _interactive(chat)
         with open(script) if script != "-" else _stdin() as lines:
@@ -45,8 +49,15 @@ def run_local(*, script: str | None, workdir: str | None) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class LocalStack:
+    chat: Chat
+    bolt: App  # the Bolt app, for measuring it in process
+    api: SlackWebAPI  # the Slack stand-in, with everything posted
+
+
 @contextmanager
-def local_stack(folder: Path, config: Config) -> Iterator["Chat"]:
+def local_stack(folder: Path, config: Config) -> Iterator[LocalStack]:
     _embedded_defaults(folder, config)
     from migrabot.boot import setup_django
 
@@ -74,7 +85,8 @@ def local_stack(folder: Path, config: Config) -> Iterator["Chat"]:
         bolt, followup = build_app(config=config, client=client, signing_secret=SIGNING_SECRET, enqueue=enqueue)
         with BackgroundServer(bolt) as server:
             sender = SignedSender(server.url, SIGNING_SECRET, store=api.store, user_names=NAMES)
-            yield Chat(sender=sender, store=api.store, command=config.slash_command, names=NAMES)
+            chat = Chat(sender=sender, store=api.store, command=config.slash_command, names=NAMES)
+            yield LocalStack(chat, bolt, api)
         followup.shutdown()
 
 
