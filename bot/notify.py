@@ -6,11 +6,13 @@ command's ``response_url``, which Slack limits to five uses in thirty minutes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from slack_sdk import WebClient
 
 from bot import cards
 from controlplane.models import Request
-
+from migrabot import messages
 
 INLINE_LIMIT = 2500
 INLINE_LINES = 25
@@ -27,14 +29,23 @@ class Notifier:
         return str(response["ts"])
 
     def update_card(self, request: Request) -> None:
-        text, blocks = cards.request_card(request, self.command)
-        self.client.chat_update(channel=request.channel, ts=request.thread_ts, text=text, blocks=blocks)
+        if request.thread_ts:
+            self.update(request, request.thread_ts, cards.request_card(request, self.command))
 
-    def reply(self, request: Request, message: cards.Message) -> None:
+    def post(self, request: Request, message: cards.Message) -> str:
+        """A reply in the request's thread; returns its ts so it can be updated later."""
         text, blocks = message
-        self.client.chat_postMessage(
+        response = self.client.chat_postMessage(
             channel=request.channel, thread_ts=request.thread_ts, text=text, blocks=blocks
         )
+        return str(response["ts"])
+
+    def reply(self, request: Request, message: cards.Message) -> None:
+        self.post(request, message)
+
+    def update(self, request: Request, ts: str, message: cards.Message) -> None:
+        text, blocks = message
+        self.client.chat_update(channel=request.channel, ts=ts, text=text, blocks=blocks)
 
     def attach(self, request: Request, *, filename: str, title: str, content: str) -> None:
         self.client.files_upload_v2(
@@ -52,5 +63,33 @@ class Notifier:
         else:
             self.attach(request, filename=filename, title=filename, content=text)
 
-    def ephemeral(self, *, channel: str, user: str, text: str) -> None:
-        self.client.chat_postEphemeral(channel=channel, user=user, text=text)
+    def ephemeral(self, *, channel: str, user: str, text: str, thread_ts: str | None = None) -> None:
+        self.client.chat_postEphemeral(channel=channel, user=user, text=text, thread_ts=thread_ts)
+
+    def progress(self, request: Request) -> Progress:
+        return Progress(self, request)
+
+
+class Progress:
+    """One message in the thread, updated in place as each migration starts and finishes."""
+
+    def __init__(self, notifier: Notifier, request: Request) -> None:
+        self._notifier = notifier
+        self._request = request
+        self._lines: list[str] = []
+        self._ts = notifier.post(request, cards.note("⏳ Starting…"))
+
+    def add(self, event: dict[str, Any]) -> None:
+        line = messages.progress_line(event)
+        if event["event"].endswith("_success") and self._lines:
+            self._lines[-1] = line  # the finished step replaces its "started" line
+        else:
+            self._lines.append(line)
+        self._show()
+
+    def fail(self, app: str, name: str) -> None:
+        self._lines.append(f"❌ `{app}.{name}` failed")
+        self._show()
+
+    def _show(self) -> None:
+        self._notifier.update(self._request, self._ts, cards.note("\n".join(self._lines)[-2900:]))

@@ -18,11 +18,11 @@ def run_bot(config: Config, *, bind: str) -> int:
         raise ConfigError("SLACK_BOT_TOKEN is not set (the bot token, xoxb-…)")
     if not app_token and not signing_secret:
         raise ConfigError("set SLACK_SIGNING_SECRET for HTTP mode, or SLACK_APP_TOKEN for Socket Mode")
-    app, _ = build_app(config=config, client=web_client(), signing_secret=signing_secret or "", enqueue=enqueue)
+    bot = build_app(config=config, client=web_client(), signing_secret=signing_secret or "", enqueue=enqueue)
     if app_token:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-        SocketModeHandler(app, app_token).start()
+        SocketModeHandler(bot.app, app_token).start()
     else:
-        serve_with_gunicorn(app, bind=bind)
+        serve_with_gunicorn(bot.app, bind=bind)
     return 0

@@ -51,6 +51,12 @@ class Request(models.Model):
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
+    # What an approver approves: the plan as shown, and its digest, which the run must match.
+    plan = models.JSONField(null=True, blank=True)
+    plan_digest = models.CharField(max_length=64, blank=True)
+    plan_ts = models.CharField(max_length=32, blank=True)  # the message with the buttons
+    approvals_required = models.PositiveSmallIntegerField(default=0)
+    expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -107,3 +113,63 @@ class Catalog(models.Model):
 
     def __str__(self) -> str:
         return f"catalog of {self.environment}"
+
+
+class Decision(models.TextChoices):
+    APPROVE = "approve"
+    DENY = "deny"
+
+
+class Approval(models.Model):
+    """One person's decision on one request's plan; one row per person, so a double click is one."""
+
+    request = models.ForeignKey(Request, on_delete=models.PROTECT, related_name="approvals")
+    approver = models.CharField(max_length=32)
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    plan_digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["request", "approver"], name="one_decision_per_person")]
+
+    def __str__(self) -> str:
+        return f"{self.approver} {self.decision}s #{self.request_id}"
+
+
+class EnvironmentLock(models.Model):
+    """At most one write per environment. A run's lock lives while its worker's heartbeat renews
+    it, so a crashed worker's lock expires by itself; a manual lock (``lock`` verb) has no expiry."""
+
+    environment = models.CharField(max_length=32, primary_key=True)
+    holder = models.CharField(max_length=64)
+    request = models.ForeignKey(Request, null=True, blank=True, on_delete=models.PROTECT)
+    reason = models.TextField()
+    acquired_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.environment} locked by {self.holder}"
+
+
+class Backup(models.Model):
+    """A recorded, verified backup of an environment's database."""
+
+    environment = models.CharField(max_length=32)
+    request = models.ForeignKey(Request, null=True, blank=True, on_delete=models.PROTECT, related_name="backups")
+    path = models.TextField()
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    duration_seconds = models.FloatField()
+    tool = models.CharField(max_length=128)
+    tool_version = models.CharField(max_length=128)
+    server_version = models.CharField(max_length=128, blank=True)
+    migration_state = models.JSONField(default=dict)
+    verified = models.BooleanField()
+    verification = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["environment", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"backup #{self.pk} of {self.environment}"

@@ -25,10 +25,13 @@ def is_included(user: str, principals: Iterable[str], members_of: GroupMembers) 
     return False
 
 
-def authorize_read(*, environment: Environment, user: str, channel: str, members_of: GroupMembers, verb: str) -> None:
-    """Raise ``Refusal`` unless ``user`` may run the read-only ``verb`` here, in this channel."""
+def authorize(
+    *, environment: Environment, user: str, channel: str, members_of: GroupMembers, verb: str, audience: str
+) -> None:
+    """Raise ``Refusal`` unless ``user`` is in the policy list named by ``audience``, here, in this channel."""
     policy = environment.policy
     if policy.channels and channel not in policy.channels:
         raise Refusal(messages.wrong_channel(environment.name, policy.channels))
-    if not is_included(user, policy.readers, members_of):
+    principals = {"readers": policy.readers, "requesters": policy.requesters}.get(audience, ["*"])
+    if not is_included(user, principals, members_of):
         raise Refusal(messages.not_allowed(user, verb, environment.name))

@@ -7,12 +7,15 @@ first wins and everyone else gets ``None``, so a redelivered task or a double cl
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from controlplane.models import AuditEvent, Catalog, Request, State
+from controlplane.models import AuditEvent, Backup, Catalog, Request, State
+
+if TYPE_CHECKING:
+    from workers.backup import Backup as BackupFile
 
 
 def audit_record(
@@ -71,10 +74,14 @@ def request_transition(
     action: str,
     result: Any = None,
     error: str = "",
+    fields: dict[str, Any] | None = None,
     **detail: Any,
 ) -> Request | None:
-    """Move a request to ``to`` only if it is in one of ``from_states``; ``None`` if it was not."""
-    fields: dict[str, Any] = {"state": to, "updated_at": timezone.now()}
+    """Move a request to ``to`` only if it is in one of ``from_states``; ``None`` if it was not.
+
+    ``fields`` are set in the same update (a plan and its digest, say); ``detail`` goes to the audit.
+    """
+    fields = {**(fields or {}), "state": to, "updated_at": timezone.now()}
     if result is not None:
         fields["result"] = result
     if error:
@@ -86,6 +93,31 @@ def request_transition(
         request = Request.objects.get(pk=request_id)
         audit_record(actor=actor, action=action, request=request, state=str(to), **detail)
     return request
+
+
+def request_set_plan_message(*, request_id: int, ts: str) -> None:
+    Request.objects.filter(pk=request_id).update(plan_ts=ts)
+
+
+def backup_record(*, request: Request, backup: "BackupFile", migration_state: dict[str, Any], actor: str) -> Backup:
+    """Record a verified backup with the migration state it captured."""
+    with transaction.atomic():
+        row = Backup.objects.create(
+            environment=request.environment,
+            request=request,
+            path=str(backup.path),
+            size=backup.size,
+            sha256=backup.sha256,
+            duration_seconds=backup.duration_seconds,
+            tool=backup.tool,
+            tool_version=backup.tool_version,
+            server_version=backup.server_version,
+            migration_state=migration_state,
+            verified=backup.verified,
+            verification=backup.verification,
+        )
+        audit_record(actor=actor, action="backup.recorded", request=request, backup=row.pk, sha256=backup.sha256)
+    return row
 
 
 def catalog_publish(*, environment: str, apps: dict[str, list[str]]) -> None:

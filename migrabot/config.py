@@ -42,6 +42,7 @@ class Policy(_Strict):
     approvers: list[Principal] = Field(default_factory=list)
     approvals: Annotated[int, Field(ge=1, le=5)] = 1
     approval_for: list[WriteVerb] = Field(default_factory=list)
+    backup_before_migrate: bool = False
     request_ttl_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 60
     channels: list[Annotated[str, StringConstraints(pattern=r"^[CG][A-Z0-9]{2,}$")]] = Field(
         default_factory=list

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from django.db.models import Max
 
 from bot import cards
-from controlplane.models import TERMINAL_STATES, Request
-from slacklocal import Conversation, SignedSender, render_thread
+from controlplane.models import TERMINAL_STATES, Request, State
+from slacklocal import Conversation, Message, SignedSender, render_thread
 
 DEFAULT_CHANNEL = "C0MIGRATIONS"
-SETTLED = TERMINAL_STATES
+SETTLED = TERMINAL_STATES | {State.AWAITING_APPROVAL}
 
 
 @dataclass(frozen=True)
@@ -56,21 +56,63 @@ class Chat:
         if request is None:
             return Exchange(ack=ack, request=None, thread="")
         request = self.settle(request.pk)
-        return Exchange(ack=ack, request=request, thread=self.thread(request))
+        return Exchange(ack=ack, request=request, thread=self.thread(request, viewer=user))
+
+    def click(self, action_id: str, *, user: str, request: Request | None = None) -> Exchange:
+        """Click the newest button ``action_id`` (in ``request``'s thread, if given) as ``user``."""
+        message = self._newest_with_button(action_id, request)
+        if message is None:
+            return Exchange(ack=f"(there is no {action_id} button to click)", request=None, thread="")
+        clicked = Request.objects.get(channel=self.channel, thread_ts=message.thread_ts)
+        before = self._activity(clicked, user)
+        value = next(
+            element["value"]
+            for block in message.blocks
+            for element in block.get("elements", [])
+            if element.get("action_id") == action_id
+        )
+        reply = self.sender.click(action_id, value, user, self.channel, message.ts)
+        if reply.status != 200:
+            return Exchange(ack=f"(HTTP {reply.status})", request=clicked, thread=self.thread(clicked, viewer=user))
+        self.store.wait_for(lambda: self._activity(clicked, user) != before, timeout=self.settle_seconds)
+        settled = self.settle(clicked.pk)
+        return Exchange(ack="", request=settled, thread=self.thread(settled, viewer=user))
 
     def settle(self, request_id: int) -> Request:
-        """Wait until the request is settled and its card shows it (the last thing posted)."""
+        """Wait until the request is settled and shows it: its card is the last thing updated,
+        and a request awaiting approval shows its plan's buttons last."""
         deadline = time.monotonic() + self.settle_seconds
         while True:
             request = Request.objects.get(pk=request_id)
-            if request.state in SETTLED and self._card_shows(request):
+            if request.state in SETTLED and self._card_shows(request) and self._plan_shown(request):
                 return request
             if time.monotonic() > deadline:
                 raise TimeoutError(f"request #{request_id} did not settle (state {request.state})")
             time.sleep(0.02)
 
-    def thread(self, request: Request) -> str:
-        return render_thread(self.store, self.channel, request.thread_ts, self.names)
+    def thread(self, request: Request, viewer: str | None = None) -> str:
+        """The thread as ``viewer`` sees it (their own ephemerals only), or with every ephemeral."""
+        return render_thread(self.store, self.channel, request.thread_ts, self.names, viewer=viewer)
+
+    def _plan_shown(self, request: Request) -> bool:
+        return request.state != State.AWAITING_APPROVAL or self.store.message(self.channel, request.plan_ts) is not None
+
+    def _activity(self, request: Request, user: str) -> tuple[int, int, int]:
+        """A fingerprint of what happened in a thread and to one person, to wait for a change."""
+        replies = self.store.replies(self.channel, request.thread_ts)
+        parent = self.store.parent(self.channel, request.thread_ts)
+        edits = sum(message.edits for message in replies) + (parent.edits if parent else 0)
+        return len(replies), edits, len(self.store.ephemerals(user=user, channel=self.channel))
+
+    def _newest_with_button(self, action_id: str, request: Request | None) -> Message | None:
+        threads = [request.thread_ts] if request else [m.ts for m in self.store.messages(self.channel)]
+        candidates = [
+            message
+            for ts in threads
+            for message in self.store.replies(self.channel, ts)
+            if any(e.get("action_id") == action_id for b in message.blocks for e in b.get("elements", []))
+        ]
+        return max(candidates, key=lambda m: float(m.ts), default=None)
 
     def _card_shows(self, request: Request) -> bool:
         card = self.store.parent(self.channel, request.thread_ts) if request.thread_ts else None

@@ -82,12 +82,12 @@ def local_stack(folder: Path, config: Config) -> Iterator[LocalStack]:
             publish_catalog(environment)
         _start_worker(celery_app, [env.celery_queue for env in config.environments.values()])
         client = WebClient(token=BOT_TOKEN, base_url=api.base_url)
-        bolt, followup = build_app(config=config, client=client, signing_secret=SIGNING_SECRET, enqueue=enqueue)
-        with BackgroundServer(bolt) as server:
+        bot = build_app(config=config, client=client, signing_secret=SIGNING_SECRET, enqueue=enqueue)
+        with BackgroundServer(bot.app) as server:
             sender = SignedSender(server.url, SIGNING_SECRET, store=api.store, user_names=NAMES)
             chat = Chat(sender=sender, store=api.store, command=config.slash_command, names=NAMES)
-            yield LocalStack(chat, bolt, api)
-        followup.shutdown()
+            yield LocalStack(chat, bot.app, api)
+        bot.close()
 
 
 def _embedded_defaults(folder: Path, config: Config) -> None:
@@ -108,7 +108,11 @@ def _prepare_targets(folder: Path, config: Config) -> None:
         marker = folder / f"{environment.name}.prepared"
         if marker.exists():
             continue
-        Target(environment).manage("migrate", *STARTING_POINT.get(environment.name, ()), "--noinput")
+        target = Target(environment)
+        starting_point = STARTING_POINT.get(environment.name, ())
+        target.manage("migrate", *starting_point, "--noinput")
+        if not starting_point:
+            target.manage("seed_demo")
         marker.touch()
 
 

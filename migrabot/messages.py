@@ -7,6 +7,7 @@ own errors tell you the next command.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
 
 MAX_CHOICES = 25
 
@@ -43,6 +44,10 @@ def bad_argument(name: str, value: str, usage: str) -> str:
         f"`{shown}` is not a valid {name}: use ASCII letters, digits and underscores. "
         f"Usage: `{usage}`"
     )
+
+
+def bad_reason(limit: int) -> str:
+    return f"A reason must be plain text of at most {limit} characters."
 
 
 def unknown_environment(name: str, valid: Sequence[str]) -> str:
@@ -87,6 +92,37 @@ def control_plane_down() -> str:
     return "The bot cannot reach its database right now, so nothing was recorded or queued. Try again shortly."
 
 
+def no_such_request(request_id: int) -> str:
+    return f"There is no request #{request_id} here."
+
+
+def not_awaiting_approval(request_id: int, state: str) -> str:
+    return f"Request #{request_id} is not waiting for approval any more (it is {state}); nothing was recorded."
+
+
+def request_expired(request_id: int) -> str:
+    return f"Request #{request_id} has expired; ask again if it is still needed."
+
+
+def plan_changed(request_id: int) -> str:
+    return (
+        f"The plan of request #{request_id} changed since it was shown, so this approval does not "
+        "apply to it. Request it again to see the new plan."
+    )
+
+
+def self_approval() -> str:
+    return "You requested this; someone else has to approve it."
+
+
+def not_an_approver(user: str, environment: str) -> str:
+    return f"<@{user}> may not approve requests on `{environment}` (policy of `{environment}`)."
+
+
+def already_decided(request_id: int) -> str:
+    return f"You already decided on request #{request_id}."
+
+
 # --- answers the bot gives itself ----------------------------------------------------------------
 
 
@@ -117,10 +153,18 @@ def duplicate_delivery(request_id: int) -> str:
 
 STATE_LABELS = {
     "received": "⏳ queued",
+    "planning": "🧮 planning",
+    "awaiting_approval": "✋ awaiting approval",
+    "approved": "👍 approved",
+    "backing_up": "🗄️ backing up",
     "running": "🏃 running",
     "succeeded": "✅ done",
     "failed": "❌ failed",
     "refused": "🚫 refused",
+    "denied": "⛔ denied",
+    "expired": "⌛ expired",
+    "cancelled": "🚫 cancelled",
+    "interrupted": "⚠️ interrupted",
 }
 
 
@@ -179,3 +223,177 @@ def plan_step(app: str, name: str, backwards: bool, operations: int, irreversibl
 
 def full_output(title: str) -> str:
     return f"Full output of `{title}` attached."
+
+
+# --- writes: plans, approvals, runs -----------------------------------------------------------------
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def nothing_to_do(command_text: str) -> str:
+    return f"Nothing to do: `{command_text}` has no migrations to run. Nothing was changed."
+
+
+def rollback_would_apply(environment: str, first: str, args: Sequence[str]) -> str:
+    return (
+        f"`rollback {environment} {' '.join(args)}` would *apply* `{first}`: a rollback only unapplies. "
+        f"Use `migrate {environment} {' '.join(args)}` to go forward."
+    )
+
+
+def migrate_would_unapply(environment: str, first: str, args: Sequence[str]) -> str:
+    return (
+        f"`migrate {environment} {' '.join(args)}` would *unapply* `{first}`: `migrate` only goes forward. "
+        f"Use `rollback {environment} {' '.join(args)}` to roll back (approval and a backup required)."
+    )
+
+
+def irreversible_step(migration: str, operation: str) -> str:
+    return (
+        f"Refused: `{migration}` cannot be unapplied (`{operation}`). Nothing was run. "
+        "Roll back to a migration after it, or restore a backup taken before it."
+    )
+
+
+def no_such_backup(backup_id: int, environment: str) -> str:
+    return f"There is no backup #{backup_id} of `{environment}`. See `backups {environment}`."
+
+
+def backup_unusable(backup_id: int) -> str:
+    return f"Backup #{backup_id} is not verified or its file is gone; it cannot be restored."
+
+
+def approval_needed(required: int, requester: str, expires_at: datetime) -> str:
+    who = "1 approval" if required == 1 else f"{required} approvals"
+    return f"Needs {who} from an approver other than <@{requester}> · expires {_when(expires_at)}"
+
+
+def approved_by(approvers: Sequence[str], required: int) -> str:
+    names = ", ".join(f"<@{a}>" for a in approvers)
+    return f"👍 {names} approved ({len(approvers)} of {required})."
+
+
+def decision(state: str, person: str, moment: datetime) -> str:
+    verbs = {"approved": "✅ Approved", "denied": "⛔ Denied", "expired": "⌛ Expired", "cancelled": "🚫 Cancelled"}
+    by = f" by <@{person}>" if person else ""
+    return f"{verbs.get(state, state)}{by} at {_when(moment)}"
+
+
+def locked(environment: str, holder: str, reason: str, since: datetime) -> str:
+    kind, _, name = holder.partition(":")
+    who = f"<@{name}>" if kind == "user" else f"request #{name}"
+    return f"`{environment}` is locked by {who} since {_when(since)}: {reason}. Nothing was run; ask again once it is unlocked."
+
+
+def plan_changed_before_run(request_id: int) -> str:
+    return (
+        f"The plan of request #{request_id} changed since it was approved (new migrations, or the "
+        "database moved). Nothing was run; request it again to approve the new plan."
+    )
+
+
+def backup_failed(reason: str) -> str:
+    return f"❌ The backup failed, so nothing was touched: {reason}"
+
+
+def backup_line(backup_id: int, size: int, sha256: str, seconds: float, tool: str, verification: str) -> str:
+    return (
+        f"🗄️ Backup #{backup_id} recorded: {size / 1048576:.1f} MiB in {seconds:.1f} s, sha256 `{sha256[:16]}…`, "
+        f"{tool}. Verified: {verification}"
+    )
+
+
+def progress_line(event: dict) -> str:
+    marks = {
+        "apply_start": "⏳ applying",
+        "apply_success": "✅ applied",
+        "unapply_start": "⏳ unapplying",
+        "unapply_success": "↩️ unapplied",
+    }
+    fake = " (fake)" if event.get("fake") else ""
+    seconds = f" in {event['seconds']:.2f} s" if "seconds" in event else ""
+    return f"{marks[event['event']]}{fake} `{event['app']}.{event['name']}`{seconds}"
+
+
+def interrupted(request_id: int, unapplied: Sequence[str], applied: Sequence[str]) -> str:
+    done = [f"unapplied {_choices(unapplied)}"] if unapplied else []
+    done += [f"applied {_choices(applied)}"] if applied else []
+    so_far = "; ".join(done) or "no migration had finished"
+    return (
+        f"⚠️ Request #{request_id} was interrupted: its worker stopped mid-run. Known so far: {so_far}. "
+        "The migration in flight may have changed the schema without `django_migrations` recording it "
+        "(or the reverse). Nothing will re-run by itself: check with `showmigrations`, then decide."
+    )
+
+
+def migration_failed(app: str, name: str, error: str, command_text: str) -> str:
+    return (
+        f"❌ `{app}.{name}` failed: {error}\nThe migrations before it stay as they are now (see above); "
+        f"the lock is released. Fix the cause, then run the same command again: `{command_text}`."
+    )
+
+
+def run_done(verb: str, applied: int, unapplied: int) -> str:
+    parts = [f"applied {applied}"] if applied else []
+    parts += [f"unapplied {unapplied}"] if unapplied else []
+    return f"✅ `{verb}` done: " + (" and ".join(parts) or "nothing changed") + " migration(s)."
+
+
+def restored(backup_id: int, taken_at: datetime) -> str:
+    return f"✅ Restored backup #{backup_id} (taken {_when(taken_at)}). A backup of the state before the restore was recorded above."
+
+
+# --- control verbs ---------------------------------------------------------------------------------
+
+
+def request_line(request_id: int, command_text: str, state: str, requester: str, created_at: datetime) -> str:
+    return f"#{request_id} `{command_text}` — {STATE_LABELS.get(state, state)} · <@{requester}> · {_when(created_at)}"
+
+
+def history(environment: str, lines: Sequence[str]) -> str:
+    return "\n".join([f"*Latest requests on `{environment}`*", *lines]) if lines else f"No requests on `{environment}` yet."
+
+
+def open_requests(lines: Sequence[str]) -> str:
+    return "\n".join(["*Open requests*", *lines]) if lines else "No open requests."
+
+
+def backup_summary(backup_id: int, created_at: datetime, size: int, sha256: str, verified: bool) -> str:
+    check = "verified" if verified else "NOT verified"
+    return f"#{backup_id} · {_when(created_at)} · {size / 1048576:.1f} MiB · sha256 `{sha256[:12]}…` · {check}"
+
+
+def backups(environment: str, lines: Sequence[str]) -> str:
+    if not lines:
+        return f"No backups of `{environment}` recorded yet."
+    return "\n".join([f"*Backups of `{environment}`* (restore with `restore {environment} <backup-id>`)", *lines])
+
+
+def cannot_cancel(request_id: int, state: str) -> str:
+    return f"Request #{request_id} cannot be cancelled: it is {STATE_LABELS.get(state, state)}."
+
+
+def cancelled(request_id: int) -> str:
+    return f"Request #{request_id} cancelled."
+
+
+def lock_taken(environment: str) -> str:
+    return f"`{environment}` is locked: no write runs there until `unlock {environment}`."
+
+
+def lock_announced(environment: str, user: str, reason: str) -> str:
+    return f"🔒 <@{user}> locked `{environment}`: {reason}"
+
+
+def not_locked(environment: str) -> str:
+    return f"`{environment}` is not locked."
+
+
+def lock_lifted(environment: str) -> str:
+    return f"`{environment}` is unlocked."
+
+
+def unlock_announced(environment: str, user: str) -> str:
+    return f"🔓 <@{user}> unlocked `{environment}`."

@@ -17,10 +17,15 @@ def perform(chat: Chat, line: str, *, people: dict[str, str]) -> str:
         return f"?? expected 'as <person>: {chat.command} …', got: {line}"
     who, said = match["who"], match["said"].strip()
     user = people.get(who, who)
-    if not said.startswith(chat.command):
-        return f"?? {who} can only type {chat.command} commands here, got: {said}"
-    exchange = chat.say(said[len(chat.command) :].strip(), user=user)
-    parts = [f"━━ {who}: {said}", textwrap.indent(f"(only visible to you) {exchange.ack}", "   ")]
+    if said.startswith("click "):
+        exchange = chat.click(said.removeprefix("click ").strip(), user=user)
+    elif said.startswith(chat.command):
+        exchange = chat.say(said[len(chat.command) :].strip(), user=user)
+    else:
+        return f"?? {who} can type {chat.command} commands or 'click <button>', got: {said}"
+    parts = [f"━━ {who}: {said}"]
+    if exchange.ack:
+        parts.append(textwrap.indent(f"(only visible to you) {exchange.ack}", "   "))
     if exchange.thread:
         parts.append(textwrap.indent(exchange.thread, "   │ ", predicate=lambda _: True))
     return "\n".join(parts) + "\n"

@@ -65,6 +65,14 @@ def control_plane_db() -> None:
     call_command("migrate", verbosity=0)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty target database, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'target.sqlite3'}"
+    return request.getfixturevalue("pg_database_url")
+
+
 # --- the example target project ----------------------------------------------
 
 

@@ -3,7 +3,9 @@
 Usage (cwd = the target project's folder with manage.py, DJANGO_SETTINGS_MODULE set):
 
     <target python> probe.py showmigrations [app ...]
-    <target python> probe.py plan [app [migration]]
+    <target python> probe.py plan [--fake] [app [migration]]
+    <target python> probe.py migrate [--fake] [app [migration]]
+    <target python> probe.py connection
     <target python> probe.py catalog
 
 It runs under the TARGET project's own interpreter, which has the target's Django
@@ -12,27 +14,42 @@ logic mirrors Django's `showmigrations --list` and `migrate --plan` step by step
 (same loader, same target resolution, same error wording) so that what migrabot
 shows is what `manage.py` would print for the same project and database.
 
-A refusal (bad app label or migration name, conflicting leaves) prints
-{"refusal": "<Django's CommandError text>"} and exits with REFUSAL_EXIT; anything
-else unexpected raises, leaving a traceback on stderr and a nonzero exit.
+A refusal (bad app label or migration name, conflicting leaves, inconsistent
+history, an irreversible step in a rollback) prints {"refusal": "<text>"} and exits
+with REFUSAL_EXIT. `migrate` streams one JSON line per event and, when a migration
+raises, prints {"failed": {...}} last and exits with FAILED_EXIT. Anything else
+unexpected raises, leaving a traceback on stderr and another nonzero exit.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from typing import Any
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TextIO
 
 REFUSAL_EXIT = 3
+FAILED_EXIT = 4
 
 Key = tuple[str, str]
 Target = tuple[str, "str | None"]
+Emit = Callable[[dict[str, Any]], None]
 
 
 class Refusal(Exception):
     """Input Django itself would reject with a CommandError (or a usage message)."""
+
+
+class MigrationFailed(Exception):
+    """A migration raised while it was being applied or unapplied."""
+
+    def __init__(self, app: str, name: str, error: str) -> None:
+        super().__init__(f"{app}.{name}: {error}")
+        self.document = {"app": app, "name": name, "error": error}
 
 
 def setup_django() -> None:
@@ -99,39 +116,245 @@ def app_migrations(loader: Any, recorded: dict, app_label: str) -> list[dict[str
     return rows
 
 
-def plan(app_label: str | None, migration_name: str | None) -> dict[str, Any]:
-    """Mirror `migrate --plan [app [migration]]` (Command.handle) as data."""
-    from django.core.management.commands.migrate import Command as Migrate
+def plan(app_label: str | None, migration_name: str | None, fake: bool = False) -> dict[str, Any]:
+    """Mirror `migrate --plan [app [migration]]` (Command.handle) as data, plus what an
+    approver needs: per operation whether it destroys data, whether its reverse is a
+    no-op and which tables it touches; the touched tables' current state; the SQL.
+
+    `fake` computes the same plan (faking runs nothing, so there is nothing else to
+    compute); it is echoed so a fake plan's digest differs from a real one's. For a
+    fake, `tables[].exists` is what tells an approver whether the schema already
+    matches: faking marketplace 0002_order forwards is right only if
+    marketplace_order already exists.
+    """
+    executor, migration_plan = load_plan(app_label, migration_name)
+    steps = [describe_step(executor.loader, migration, backwards) for migration, backwards in migration_plan]
+    touched = unique(table for step in steps for op in step["operations"] for table in op["tables"])
+    return {
+        "steps": steps,
+        "tables": table_facts(executor.connection, touched),
+        "sql": plan_sql(executor.loader, migration_plan),
+        "fake": fake,
+    }
+
+
+def load_plan(app_label: str | None, migration_name: str | None) -> tuple[Any, list[tuple[Any, bool]]]:
+    """The executor and the plan `migrate [app [migration]]` would run, after its checks."""
     from django.db import DEFAULT_DB_ALIAS, connections
+    from django.db.migrations.exceptions import InconsistentMigrationHistory
     from django.db.migrations.executor import MigrationExecutor
 
     connection = connections[DEFAULT_DB_ALIAS]
     connection.prepare_database()
     executor = MigrationExecutor(connection)
-    executor.loader.check_consistent_history(connection)
+    try:
+        executor.loader.check_consistent_history(connection)
+    except InconsistentMigrationHistory as error:
+        raise Refusal(str(error))
     refuse_conflicts(executor.loader)
     targets = resolve_targets(executor.loader, app_label, migration_name)
-    steps = []
-    for migration, backwards in executor.migration_plan(targets):
-        operations = []
-        for operation in migration.operations:
-            description, is_error = Migrate.describe_operation(operation, backwards)
-            operations.append(
-                {
-                    "type": type(operation).__name__,
-                    "description": description,
-                    "irreversible": is_error,
-                }
-            )
-        steps.append(
+    return executor, executor.migration_plan(targets)
+
+
+def describe_step(loader: Any, migration: Any, backwards: bool) -> dict[str, Any]:
+    from django.core.management.commands.migrate import Command as Migrate
+
+    operations = []
+    for operation, tables in zip(migration.operations, operation_tables(loader, migration)):
+        description, is_error = Migrate.describe_operation(operation, backwards)
+        operations.append(
             {
-                "app": migration.app_label,
-                "name": migration.name,
-                "backwards": backwards,
-                "operations": operations,
+                "type": type(operation).__name__,
+                "description": description,
+                # describe_operation only knows RunPython/RunSQL; Migration.unapply
+                # refuses any operation that is not reversible.
+                "irreversible": is_error or blocks_unapply(operation, backwards),
+                "destroys_data": destroys_data(operation, backwards),
+                "noop_reverse": backwards and noop_database_reverse(operation),
+                "tables": tables,
             }
         )
-    return {"steps": steps}
+    return {
+        "app": migration.app_label,
+        "name": migration.name,
+        "backwards": backwards,
+        "operations": operations,
+    }
+
+
+def blocks_unapply(operation: Any, backwards: bool) -> bool:
+    return backwards and not operation.reversible
+
+
+def irreversible_operations(migration_plan: list[tuple[Any, bool]]) -> list[str]:
+    """`app.name (Operation: description)` for every operation the plan cannot unapply."""
+    return [
+        f"{migration.app_label}.{migration.name} ({type(operation).__name__}: {operation.describe()})"
+        for migration, backwards in migration_plan
+        for operation in migration.operations
+        if blocks_unapply(operation, backwards)
+    ]
+
+
+def destroys_data(operation: Any, backwards: bool) -> bool:
+    """Whether running the operation in this direction drops a table or a column.
+
+    Reversing RemoveField/DeleteModel only re-creates an empty (or default-filled)
+    column or table, so it is not destructive; RunSQL/RunPython cannot be judged
+    from outside and count as not destroying (their description says what they do).
+    """
+    from django.db.migrations import operations as ops
+
+    if isinstance(operation, ops.SeparateDatabaseAndState):
+        return any(destroys_data(inner, backwards) for inner in operation.database_operations)
+    dropping = (ops.CreateModel, ops.AddField) if backwards else (ops.DeleteModel, ops.RemoveField)
+    return isinstance(operation, dropping)
+
+
+def noop_database_reverse(operation: Any) -> bool:
+    """Whether unapplying the operation leaves the database untouched."""
+    from django.db.migrations import operations as ops
+
+    if isinstance(operation, ops.RunPython):
+        return operation.reverse_code is ops.RunPython.noop
+    if isinstance(operation, ops.RunSQL):
+        return operation.reverse_sql is not None and is_empty_sql(operation.reverse_sql)
+    if isinstance(operation, ops.SeparateDatabaseAndState):
+        return all(noop_database_reverse(inner) for inner in operation.database_operations)
+    return False
+
+
+def is_empty_sql(sql: str | Iterable[Any]) -> bool:
+    """RunSQL.noop is "", and an empty list runs nothing either; (sql, params) pairs run."""
+    if isinstance(sql, str):
+        return not sql.strip()
+    return all(isinstance(statement, str) and not statement.strip() for statement in sql)
+
+
+# --- which tables an operation touches -----------------------------------------------
+#
+# Resolved from the migration's project states (the graph's state before the migration,
+# then operation by operation, as Migration.apply walks them), so names are right even
+# for tables that no longer exist or were renamed. The states are never rendered into
+# model classes: rendering costs a full app registry per step, while the naming rules
+# below are Django's own (Options.contribute_to_class, ManyToManyField._get_m2m_db_table).
+
+# Whole model (its table and its auto-created many-to-many tables), or named fields
+# (the model's table and those fields' many-to-many tables).
+Touch = tuple[str, "tuple[str, ...] | None"]
+
+
+def operation_tables(loader: Any, migration: Any) -> list[list[str]]:
+    """For each operation of the migration, the tables it touches (in either direction)."""
+    state = loader.project_state((migration.app_label, migration.name), at_end=False)
+    found = []
+    for operation in migration.operations:
+        before = state.clone()
+        operation.state_forwards(migration.app_label, state)
+        touches = touched_models(operation)
+        found.append(
+            unique(
+                table
+                for snapshot in (before, state)
+                for model_name, fields in touches
+                for table in model_tables(snapshot, migration.app_label, model_name, fields)
+            )
+        )
+    return found
+
+
+def touched_models(operation: Any) -> list[Touch]:
+    from django.db.migrations import operations as ops
+    from django.db.migrations.operations.models import ModelOperation
+
+    if isinstance(operation, (ops.AlterModelOptions, ops.AlterModelManagers)):
+        return []  # state only: no SQL
+    if isinstance(operation, ops.RenameModel):
+        return [(operation.old_name_lower, None), (operation.new_name_lower, None)]
+    if isinstance(operation, (ops.CreateModel, ops.DeleteModel, ops.AlterModelTable)):
+        return [(operation.name_lower, None)]
+    if isinstance(operation, ops.RenameField):
+        return [(operation.model_name_lower, (operation.old_name, operation.new_name))]
+    if isinstance(operation, (ops.AddField, ops.RemoveField, ops.AlterField)):
+        return [(operation.model_name_lower, (operation.name,))]
+    if hasattr(operation, "model_name_lower"):  # indexes and constraints
+        return [(operation.model_name_lower, ())]
+    if isinstance(operation, ModelOperation):  # unique_together, order_with_respect_to, comments
+        return [(operation.name_lower, ())]
+    if isinstance(operation, ops.SeparateDatabaseAndState):
+        return [touch for inner in operation.database_operations for touch in touched_models(inner)]
+    return []  # RunSQL, RunPython, custom operations: cannot tell from outside
+
+
+def model_tables(state: Any, app_label: str, model_name: str, fields: tuple[str, ...] | None) -> list[str]:
+    """The db tables of one model in one project state (none if it has no table there)."""
+    from django.db import connection
+    from django.db.backends.utils import strip_quotes, truncate_name
+
+    model = state.models.get((app_label, model_name))
+    if model is None or model.options.get("proxy") or model.options.get("managed") is False:
+        return []
+    max_length = connection.ops.max_name_length()
+    table = model.options.get("db_table") or truncate_name(f"{app_label}_{model_name}", max_length)
+    tables = [table]
+    for field_name, field in model.fields.items():
+        # An explicit `through` model's table belongs to that model's own operations.
+        auto_m2m = field.many_to_many and field.remote_field.through is None
+        if auto_m2m and (fields is None or field_name in fields):
+            tables.append(field.db_table or truncate_name(f"{strip_quotes(table)}_{field_name}", max_length))
+    return tables
+
+
+def table_facts(connection: Any, tables: list[str]) -> list[dict[str, Any]]:
+    """Whether each table exists now and how many rows it holds."""
+    with connection.cursor() as cursor:
+        existing = set(connection.introspection.table_names(cursor))
+        facts = []
+        for table in tables:
+            rows = None
+            if table in existing:
+                cursor.execute(f"SELECT COUNT(*) FROM {connection.ops.quote_name(table)}")
+                rows = cursor.fetchone()[0]
+            facts.append({"table": table, "exists": table in existing, "rows": rows})
+    return facts
+
+
+def unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+# --- SQL ----------------------------------------------------------------------------
+
+
+def plan_sql(loader: Any, migration_plan: list[tuple[Any, bool]]) -> str:
+    """Each step's `sqlmigrate [--backwards]` output under a `-- app.name` header."""
+    parts = []
+    for migration, backwards in migration_plan:
+        header = f"-- {migration.app_label}.{migration.name}" + (" (backwards)" if backwards else "")
+        sql = step_sql(loader, migration, backwards)
+        parts.append(header + "\n" + (sql + "\n" if sql else ""))
+    return "".join(parts)
+
+
+def step_sql(loader: Any, migration: Any, backwards: bool) -> str:
+    """What `sqlmigrate [--backwards] app name` prints for one migration (less its newline).
+
+    Same machinery as sqlmigrate: the graph's state before the migration, collected by
+    the loader, wrapped in a transaction where the migration is atomic and DDL can roll
+    back. Where sqlmigrate would crash (an irreversible reverse), say so instead, in
+    words that do not change from run to run (plans are digested for approval).
+    """
+    blocked = irreversible_operations([(migration, backwards)])
+    if blocked:
+        return "\n".join(f"-- IRREVERSIBLE: {step}" for step in blocked)
+    statements = loader.collect_sql([(migration, backwards)])
+    if not statements:
+        return ""
+    connection = loader.connection
+    body = "\n".join(statements)
+    if migration.atomic and connection.features.can_rollback_ddl:
+        body = f"{connection.ops.start_transaction_sql()}\n{body}\n{connection.ops.end_transaction_sql()}"
+    return body
 
 
 def refuse_conflicts(loader: Any) -> None:
@@ -186,6 +409,104 @@ def resolve_targets(
     return [target]
 
 
+def migrate(app_label: str | None, migration_name: str | None, fake: bool, emit: Emit) -> dict[str, Any]:
+    """Run what `manage.py migrate [--fake] [app [migration]]` runs, emitting progress.
+
+    The whole plan is checked first: Django raises IrreversibleError only when it
+    reaches the irreversible step, after the earlier ones were already unapplied.
+    Running Django's own migrate command (with our progress callback) rather than
+    calling MigrationExecutor.migrate directly keeps everything else identical: system
+    checks, pre_migrate/post_migrate signals (content types, permissions), the
+    post-migrate state rendering, recording squashed migrations.
+    """
+    from django.core.management import CommandError, call_command
+
+    _, migration_plan = load_plan(app_label, migration_name)
+    if not fake:  # faking never runs an operation, so nothing is irreversible
+        refuse_irreversible(migration_plan)
+    progress = Progress(emit)
+    arguments = [arg for arg in (app_label, migration_name) if arg is not None]
+    try:
+        # Stray prints (signal receivers, RunPython code) must not corrupt the JSON stream.
+        with contextlib.redirect_stdout(sys.stderr):
+            call_command(
+                streaming_migrate(progress),
+                *arguments,
+                fake=fake,
+                interactive=False,
+                verbosity=0,
+                skip_checks=False,  # manage.py runs the system checks first
+                stdout=sys.stderr,
+                stderr=sys.stderr,
+            )
+    except Exception as error:
+        if progress.running is not None:
+            raise MigrationFailed(*progress.running, f"{type(error).__name__}: {error}") from error
+        if isinstance(error, CommandError):  # e.g. system checks, before anything ran
+            raise Refusal(str(error)) from error
+        raise
+    return {"result": {"applied": progress.applied, "unapplied": progress.unapplied}}
+
+
+def refuse_irreversible(migration_plan: list[tuple[Any, bool]]) -> None:
+    blocked = irreversible_operations(migration_plan)
+    if blocked:
+        raise Refusal(
+            "Cannot unapply irreversible migration operations: %s. Nothing was run: Django raises "
+            "IrreversibleError mid-plan after earlier steps were already unapplied, so the whole "
+            "plan is checked first." % "; ".join(blocked)
+        )
+
+
+class Progress:
+    """MigrationExecutor's progress callback, turned into JSON events as they happen."""
+
+    def __init__(self, emit: Emit) -> None:
+        self.emit = emit
+        self.running: Key | None = None
+        self.started = 0.0
+        self.applied: list[str] = []
+        self.unapplied: list[str] = []
+
+    def __call__(self, action: str, migration: Any = None, fake: bool = False) -> None:
+        if action not in ("apply_start", "apply_success", "unapply_start", "unapply_success"):
+            return  # render_start/render_success: not a migration
+        event = {"event": action, "app": migration.app_label, "name": migration.name, "fake": fake}
+        if action.endswith("_start"):
+            self.running, self.started = (migration.app_label, migration.name), time.monotonic()
+        else:
+            event["seconds"] = round(time.monotonic() - self.started, 3)
+            done = self.applied if action == "apply_success" else self.unapplied
+            done.append(f"{migration.app_label}.{migration.name}")
+            self.running = None
+        self.emit(event)
+
+
+def streaming_migrate(progress: Progress) -> Any:
+    """Django's migrate command reporting to `progress` (its base class needs Django set up)."""
+    from django.core.management.commands.migrate import Command as Migrate
+
+    class StreamingMigrate(Migrate):
+        def migration_progress_callback(self, action: str, migration: Any = None, fake: bool = False) -> None:
+            progress(action, migration, fake)
+
+    return StreamingMigrate()
+
+
+def connection_details() -> dict[str, str]:
+    """The default database's coordinates, for the worker's backup tools.
+
+    The password travels only over this stdout pipe to the worker, which hands it
+    to pg_dump through the environment.
+    """
+    from django.db import DEFAULT_DB_ALIAS, connections
+
+    connection = connections[DEFAULT_DB_ALIAS]
+    settings = connection.settings_dict
+    fields = {"name": "NAME", "host": "HOST", "port": "PORT", "user": "USER", "password": "PASSWORD"}
+    return {"vendor": connection.vendor} | {key: str(settings.get(name) or "") for key, name in fields.items()}
+
+
 def catalog() -> dict[str, Any]:
     """Every migration file on disk per migrated app, without a database."""
     from django.db.migrations.loader import MigrationLoader
@@ -202,31 +523,49 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command", required=True)
     show = commands.add_parser("showmigrations")
     show.add_argument("app_labels", nargs="*")
-    planned = commands.add_parser("plan")
-    planned.add_argument("app_label", nargs="?")
-    planned.add_argument("migration_name", nargs="?")
+    for name in ("plan", "migrate"):
+        planned = commands.add_parser(name)
+        planned.add_argument("--fake", action="store_true")
+        planned.add_argument("app_label", nargs="?")
+        planned.add_argument("migration_name", nargs="?")
+    commands.add_parser("connection")
     commands.add_parser("catalog")
     return parser.parse_args(argv)
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace, emit: Emit) -> dict[str, Any]:
     if args.command == "showmigrations":
         return show_migrations(args.app_labels)
     if args.command == "plan":
-        return plan(args.app_label, args.migration_name)
+        return plan(args.app_label, args.migration_name, args.fake)
+    if args.command == "migrate":
+        return migrate(args.app_label, args.migration_name, args.fake, emit)
+    if args.command == "connection":
+        return connection_details()
     return catalog()
+
+
+def line_writer(stream: TextIO) -> Emit:
+    """One JSON document per line, flushed at once so the worker sees it live."""
+
+    def emit(document: dict[str, Any]) -> None:
+        stream.write(json.dumps(document) + "\n")
+        stream.flush()
+
+    return emit
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     setup_django()
+    emit = line_writer(sys.stdout)  # bound now: migrate redirects sys.stdout while it runs
     try:
-        document = run(args)
+        document, status = run(args, emit), 0
     except Refusal as refusal:
         document, status = {"refusal": str(refusal)}, REFUSAL_EXIT
-    else:
-        status = 0
-    sys.stdout.write(json.dumps(document) + "\n")
+    except MigrationFailed as failure:
+        document, status = {"failed": failure.document}, FAILED_EXIT
+    emit(document)
     return status
 
 

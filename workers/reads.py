@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot import cards
-from controlplane.models import Request
+from controlplane.models import Request, State
 from workers import djangotext
+from workers.job import Job
 from workers.target import Target
 
 
@@ -37,3 +38,8 @@ def plan(target: Target, request: Request) -> Outcome:
 
 
 HANDLERS = {"showmigrations": showmigrations, "plan": plan}
+
+
+def run(job: Job) -> None:
+    outcome = HANDLERS[job.request.verb](job.target, job.request)
+    job.finish(State.SUCCEEDED, outcome.message, result=outcome.result, listing=outcome.listing)

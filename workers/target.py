@@ -3,6 +3,9 @@
 Arguments go to the subprocess as a list (never through a shell) and have already been checked by
 the grammar. The child gets a minimal environment: the worker's own secrets (Slack token, broker
 URL) are not the target's business, and the target's are redacted from anything we report.
+
+The probe prints JSON documents one per line (``migrate`` one per event, as it happens, the others
+just their result); exit codes say how it ended: 0 done, 3 refused, 4 a migration failed.
 """
 
 from __future__ import annotations
@@ -10,8 +13,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from controlplane.errors import MigrabotError, Refusal
 from migrabot.config import Environment
@@ -19,11 +25,22 @@ from workers.redact import redact
 
 PROBE = Path(__file__).with_name("probe.py")
 PROBE_REFUSED = 3
+PROBE_MIGRATION_FAILED = 4
 PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 
 
 class TargetError(MigrabotError):
     """The target's process failed unexpectedly (a crash, not a rule saying no)."""
+
+
+class MigrationFailed(TargetError):
+    """A migration raised while being applied or unapplied; the ones before it stay done."""
+
+    def __init__(self, app: str, name: str, error: str) -> None:
+        super().__init__(f"{app}.{name} failed: {error}")
+        self.app = app
+        self.name = name
+        self.error = error
 
 
 class Target:
@@ -42,20 +59,64 @@ class Target:
         )
 
     def probe(self, command: str, *args: str) -> dict[str, Any]:
-        """Run ``probe.py command args…`` in the target; raise ``Refusal`` or ``TargetError``."""
-        completed = subprocess.run(
+        """Run ``probe.py command args…`` in the target and return its (last) document."""
+        documents = list(self.stream(command, *args))
+        if not documents:
+            raise TargetError("the probe printed no result")
+        return documents[-1]
+
+    def stream(self, command: str, *args: str) -> Iterator[dict[str, Any]]:
+        """Run ``probe.py command args…``, yielding each JSON line as it arrives.
+
+        Raises ``Refusal`` (exit 3), ``MigrationFailed`` (exit 4, after yielding the events
+        before it) or ``TargetError`` (anything else, or longer than ``timeout_seconds``).
+        Lines that are not JSON objects (a target's settings printing) are skipped.
+        Read it to the end: a reader that stops early leaves the probe writing to a closed pipe.
+        """
+        # stderr goes to a file, not a pipe: a chatty target must not block on a full pipe
+        # while we are reading its stdout.
+        with tempfile.TemporaryFile("w+", encoding="utf-8") as stderr, self._start(command, args, stderr) as process:
+            timer = threading.Timer(self.timeout_seconds, process.kill)
+            timer.start()
+            verdict: dict[str, Any] = {}
+            try:
+                assert process.stdout is not None
+                for document in filter(None, map(_json_object, process.stdout)):
+                    if "refusal" in document or "failed" in document:
+                        verdict = document  # printed last; raised below from the exit code
+                    else:
+                        yield document
+                returncode = process.wait()
+                timed_out = timer.finished.is_set()
+            finally:
+                timer.cancel()
+            stderr.seek(0)
+            self._raise_for(command, returncode, verdict, stderr.read(), timed_out)
+
+    def _start(self, command: str, args: tuple[str, ...], stderr: IO[str]) -> subprocess.Popen[str]:
+        return subprocess.Popen(
             [self.environment.python, str(PROBE), command, *args],
             cwd=self.environment.project,
             env=self.environ(),
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
             text=True,
-            timeout=self.timeout_seconds,
+            encoding="utf-8",
         )
-        if completed.returncode == PROBE_REFUSED:
-            raise Refusal(redact(_last_json(completed.stdout)["refusal"], self.secrets))
-        if completed.returncode != 0:
-            raise TargetError(self._describe_failure(command, completed))
-        return _last_json(completed.stdout)
+
+    def _raise_for(self, command: str, returncode: int, verdict: dict[str, Any], stderr: str, timed_out: bool) -> None:
+        """Turn how the probe ended into the matching exception (nothing when it succeeded)."""
+        if timed_out and returncode != 0:
+            raise TargetError(
+                f"`{command}` took longer than {self.timeout_seconds:g} s in `{self.environment.name}` and was stopped"
+            )
+        if returncode == PROBE_REFUSED and "refusal" in verdict:
+            raise Refusal(redact(verdict["refusal"], self.secrets))
+        if returncode == PROBE_MIGRATION_FAILED and "failed" in verdict:
+            failed = verdict["failed"]
+            raise MigrationFailed(failed["app"], failed["name"], redact(failed["error"], self.secrets))
+        if returncode != 0:
+            raise TargetError(self._describe_failure(command, returncode, stderr))
 
     def manage(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run ``manage.py args…`` in the target (for preparing a database; output is captured)."""
@@ -69,15 +130,15 @@ class Target:
             check=True,
         )
 
-    def _describe_failure(self, command: str, completed: subprocess.CompletedProcess[str]) -> str:
-        tail = "\n".join(completed.stderr.strip().splitlines()[-5:]) or "(no output)"
-        return redact(f"`{command}` exited with {completed.returncode} in `{self.environment.name}`:\n{tail}", self.secrets)
+    def _describe_failure(self, command: str, returncode: int, stderr: str) -> str:
+        tail = "\n".join(stderr.strip().splitlines()[-5:]) or "(no output)"
+        return redact(f"`{command}` exited with {returncode} in `{self.environment.name}`:\n{tail}", self.secrets)
 
 
-def _last_json(stdout: str) -> dict[str, Any]:
-    """The probe prints one JSON line last; anything a target's settings print comes before it."""
-    lines = stdout.strip().splitlines()
+def _json_object(line: str) -> dict[str, Any] | None:
+    """A probe document, or None for anything else a target printed on stdout."""
     try:
-        return dict(json.loads(lines[-1]))
-    except (IndexError, ValueError):
-        raise TargetError("the probe printed no result") from None
+        document = json.loads(line)
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None

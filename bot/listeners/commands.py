@@ -8,13 +8,14 @@ from typing import Any
 from django.db import DatabaseError
 from slack_bolt import Ack, App
 
+from bot import control
 from bot.directory import Directory
 from bot.followup import FollowUp
-from bot.grammar import VERBS, Command, Kind, parse
+from bot.grammar import VERBS, Audience, Command, Kind, parse
 from bot.resolve import resolve
 from controlplane import selectors, services
 from controlplane.errors import Refusal
-from controlplane.policy import authorize_read
+from controlplane.policy import authorize
 from migrabot import messages
 from migrabot.config import Config
 
@@ -31,42 +32,65 @@ def register(app: App, *, config: Config, directory: Directory, followup: Follow
                 config=config,
                 catalog_of=lambda env: selectors.catalog_get(environment=env),
             )
+            if command.env is not None and command.verb.audience is not Audience.ANYONE:
+                authorize(
+                    environment=config.environments[command.env],
+                    user=user,
+                    channel=channel,
+                    members_of=directory.members_of,
+                    verb=command.verb.name,
+                    audience=command.verb.audience.value,
+                )
             if command.verb.kind is Kind.INFO:
-                ack(_answer(command, config))
-                return
-            assert command.env is not None
-            authorize_read(
-                environment=config.environments[command.env],
-                user=user,
-                channel=channel,
-                members_of=directory.members_of,
-                verb=command.verb.name,
-            )
-            request, created = services.request_create(
-                verb=command.verb.name,
-                environment=command.env,
-                args=command.args,
-                requester=user,
-                channel=channel,
-                trigger_id=body.get("trigger_id"),
-            )
+                ack(_about(command, config))
+            elif command.verb.kind is Kind.CONTROL:
+                ack(_control(command, config, user, channel, directory, followup))
+            else:
+                ack(_queue(command, body, followup))
         except Refusal as refusal:
             log.info("command.refused user=%s reason=%s", user, refusal)
             ack(str(refusal))
-            return
         except DatabaseError:
             log.exception("command.control_plane_unreachable user=%s", user)
             ack(messages.control_plane_down())
-            return
-        if not created:
-            ack(messages.duplicate_delivery(request.pk))
-            return
-        ack(messages.received(request.pk, request.command_text))
-        followup.submit(request.pk)
 
 
-def _answer(command: Command, config: Config) -> str:
-    """The verbs the bot answers itself, without a worker."""
+def _queue(command: Command, body: dict[str, Any], followup: FollowUp) -> str:
+    """Record a request for a worker; the card and the task follow after the ack."""
+    assert command.env is not None
+    request, created = services.request_create(
+        verb=command.verb.name,
+        environment=command.env,
+        args=command.args,
+        requester=body["user_id"],
+        channel=body["channel_id"],
+        trigger_id=body.get("trigger_id"),
+    )
+    if not created:
+        return messages.duplicate_delivery(request.pk)
+    followup.submit(followup.start, request.pk)
+    return messages.received(request.pk, request.command_text)
+
+
+def _control(command: Command, config: Config, user: str, channel: str, directory: Directory, followup: FollowUp) -> str:
+    result = control.answer(
+        command.verb.name,
+        config=config,
+        user=user,
+        env=command.env,
+        number=command.number,
+        reason=command.reason,
+        members_of=directory.members_of,
+    )
+    if result.announce:
+        followup.submit(followup.announce, channel=channel, text=result.announce)
+    if result.changed is not None:
+        followup.submit(followup.show_outcome, result.changed, user)
+    return result.text
+
+
+def _about(command: Command, config: Config) -> str:
+    """The verbs the bot answers from its configuration."""
     if command.verb.name == "envs":
         return messages.environments_text(
             (env.name, env.description, env.production, ", ".join(env.policy.readers) or "nobody")

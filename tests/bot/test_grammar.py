@@ -21,6 +21,9 @@ from controlplane.errors import Refusal
         ("plan staging marketplace 0002", "plan", "staging", "marketplace", "0002"),
         ("plan staging marketplace zero", "plan", "staging", "marketplace", "zero"),
         ("plan\tstaging   media\n0001_initial", "plan", "staging", "media", "0001_initial"),
+        ("rollback prod marketplace 0002", "rollback", "prod", "marketplace", "0002"),
+        ("fake dev media 0003", "fake", "dev", "media", "0003"),
+        ("migrate dev", "migrate", "dev", None, None),
     ],
 )
 def test_parses_valid_commands(text: str, verb: str, env: str, app: str, migration: str) -> None:
@@ -29,9 +32,30 @@ def test_parses_valid_commands(text: str, verb: str, env: str, app: str, migrati
 
 
 @pytest.mark.parametrize(
+    ("text", "number", "reason", "args"),
+    [
+        ("restore prod #12", 12, None, ["12"]),
+        ("status", None, None, []),
+        ("status 7", 7, None, ["7"]),
+        ("cancel #31", 31, None, ["31"]),
+        ("lock prod  release freeze: v2.3 (ask @carol)", None, "release freeze: v2.3 (ask @carol)", []),
+    ],
+)
+def test_parses_ids_and_reasons(text: str, number: int | None, reason: str | None, args: list[str]) -> None:
+    command = parse(text)
+    assert (command.number, command.reason, command.args) == (number, reason, args)
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("rollbak dev", "Unknown command `rollbak`. Valid commands: `help`, `envs`, `showmigrations`, `plan`."),
+        ("rollbak dev", "Unknown command `rollbak`. Valid commands: `help`, `envs`, `showmigrations`, `plan`, `migrate`, `rollback`,"),
+        ("rollback dev accounts", "Missing <migration>. Usage: `rollback <env> <app> <migration>`"),
+        ("restore dev latest", "`latest` is not a valid backup-id"),
+        ("lock dev", "Missing <reason>. Usage: `lock <env> <reason>`"),
+        ("lock dev \x07bell", "A reason must be plain text"),
+        ("cancel", "Missing <request-id>. Usage: `cancel <request-id>`"),
+        ("status 12 13", "Unexpected extra arguments `13`"),
         ("showmigrations", "Missing <env>. Usage: `showmigrations <env> [app]`"),
         ("showmigrations dev accounts extra", "Unexpected extra arguments `extra`. Usage: `showmigrations <env> [app]`"),
         ("plan dev a b c d", "Unexpected extra arguments `c`, `d`. Usage: `plan <env> [app] [migration]`"),

@@ -31,7 +31,7 @@ EXAMPLE_PROJECT = Path(__file__).resolve().parents[2] / "example" / "backend"
 
 BOT_TOKEN = "xoxb-e2e-token"
 SIGNING_SECRET = "e2e-signing-secret"
-PEOPLE = {"U0ALICE": "alice", "U0BOB": "bob", "U0MALLORY": "mallory", "U0MIGRABOT": "migrabot"}
+PEOPLE = {"U0ALICE": "alice", "U0BOB": "bob", "U0CAROL": "carol", "U0MALLORY": "mallory", "U0MIGRABOT": "migrabot"}
 GROUPS = {"S0DEVS": ["U0BOB"]}
 
 CONFIG = """
@@ -39,17 +39,24 @@ CONFIG = """
 description = "SQLite target"
 project = "{project}"
 settings = "backend.settings"
+backup_dir = "{folder}/backups/lite"
 env = {{ DATABASE_URL = "E2E_LITE_DATABASE_URL" }}
 [environments.lite.policy]
 readers = ["*"]
+requesters = ["*"]
+approvers = ["U0BOB", "U0CAROL"]
 
 [environments.pg]
 description = "PostgreSQL target"
 project = "{project}"
 settings = "backend.settings"
+backup_dir = "{folder}/backups/pg"
 env = {{ DATABASE_URL = "E2E_PG_DATABASE_URL" }}
 [environments.pg.policy]
 readers = ["U0ALICE", "S0DEVS"]
+requesters = ["U0ALICE"]
+approvers = ["U0BOB", "U0CAROL"]
+approvals = 1
 """
 
 
@@ -94,7 +101,7 @@ def stack(
 ) -> Iterator[Stack]:
     folder = tmp_path_factory.mktemp("e2e")
     config_file = folder / "migrabot.toml"
-    config_file.write_text(CONFIG.format(project=EXAMPLE_PROJECT))
+    config_file.write_text(CONFIG.format(project=EXAMPLE_PROJECT, folder=folder))
     config = load_config(config_file)
     pg_url = create_database(postgres_admin_url)
     target_env = {"E2E_LITE_DATABASE_URL": f"sqlite:///{folder / 'lite.sqlite3'}", "E2E_PG_DATABASE_URL": pg_url}
@@ -119,14 +126,14 @@ def stack(
             worker_log,
         )
         client = WebClient(token=BOT_TOKEN, base_url=api.base_url)
-        bolt, followup = build_app(config=config, client=client, signing_secret=SIGNING_SECRET, enqueue=enqueue)
+        bot = build_app(config=config, client=client, signing_secret=SIGNING_SECRET, enqueue=enqueue)
         try:
-            with BackgroundServer(bolt) as server:
+            with BackgroundServer(bot.app) as server:
                 sender = SignedSender(server.url, SIGNING_SECRET, store=api.store, user_names=PEOPLE)
                 chat = Chat(sender=sender, store=api.store, command="/migrate", names=PEOPLE)
                 yield Stack(chat, api, config, sender, target_env, worker, worker_log)
         finally:
-            followup.shutdown()
+            bot.close()
             worker.terminate()
             worker.wait(30)
             drop_database(postgres_admin_url, database_name(pg_url))

@@ -90,13 +90,6 @@ def ok(completed: subprocess.CompletedProcess[str]) -> subprocess.CompletedProce
     return completed
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'target.sqlite3'}"
-    return request.getfixturevalue("pg_database_url")
-
-
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'target.sqlite3'}"

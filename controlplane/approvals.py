@@ -1,0 +1,96 @@
+"""Decisions on a plan: every click is checked again here, whatever the button said.
+
+The guards run in a fixed order (Atlantis's habit), each refusal saying exactly why:
+the request is still waiting, not expired, the plan clicked is the plan recorded, the person is
+not the requester, is an approver, and has not decided already. Everything happens in one
+transaction with the request row locked, so two approvers clicking at once, or one person
+clicking twice, make exactly one decision and at most one run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from controlplane.errors import Refusal
+from controlplane.models import Approval, Decision, Request, State
+from controlplane.policy import GroupMembers, is_included
+from controlplane.services import audit_record, request_transition
+from migrabot import messages
+from migrabot.config import Environment
+
+
+@dataclass(frozen=True)
+class Outcome:
+    request: Request
+    decided: bool  # this click moved the request to approved or denied
+    approvers: list[str]  # everyone who has approved so far
+
+
+def request_decide(
+    *,
+    request_id: int,
+    person: str,
+    decision: Decision,
+    plan_digest: str,
+    environment: Environment,
+    members_of: GroupMembers,
+) -> Outcome:
+    with transaction.atomic():
+        request = Request.objects.select_for_update().filter(pk=request_id, environment=environment.name).first()
+        if request is None:
+            raise Refusal(messages.no_such_request(request_id))
+        _check(request, person, plan_digest, environment, members_of)
+        Approval.objects.create(request=request, approver=person, decision=decision, plan_digest=plan_digest)
+        audit_record(actor=person, action=f"request.{decision}_clicked", request=request, plan_digest=plan_digest)
+        approvers = list(
+            Approval.objects.filter(request=request, decision=Decision.APPROVE).values_list("approver", flat=True)
+        )
+        target = State.DENIED if decision == Decision.DENY else State.APPROVED
+        if target == State.APPROVED and len(approvers) < request.approvals_required:
+            return Outcome(request, decided=False, approvers=approvers)
+        decided = request_transition(
+            request_id=request.pk,
+            from_states=[State.AWAITING_APPROVAL],
+            to=target,
+            actor=person,
+            action=f"request.{target}",
+            fields={"enqueued_at": None},  # the run is a new task to send
+            approvers=approvers,
+        )
+        assert decided is not None  # the row is locked and was awaiting approval
+    return Outcome(decided, decided=True, approvers=approvers)
+
+
+def _check(request: Request, person: str, plan_digest: str, environment: Environment, members_of: GroupMembers) -> None:
+    if request.state != State.AWAITING_APPROVAL:
+        raise Refusal(messages.not_awaiting_approval(request.pk, request.state))
+    if request.expires_at is not None and request.expires_at <= timezone.now():
+        raise Refusal(messages.request_expired(request.pk))
+    if plan_digest != request.plan_digest:
+        raise Refusal(messages.plan_changed(request.pk))
+    if person == request.requester:
+        raise Refusal(messages.self_approval())
+    if not is_included(person, environment.policy.approvers, members_of):
+        raise Refusal(messages.not_an_approver(person, environment.name))
+    if Approval.objects.filter(request=request, approver=person).exists():
+        raise Refusal(messages.already_decided(request.pk))
+
+
+def request_expire_due() -> list[Request]:
+    """Expire every request whose approval window has closed; return the ones this call expired."""
+    expired = []
+    due = Request.objects.filter(state=State.AWAITING_APPROVAL, expires_at__lte=timezone.now())
+    for request_id in due.values_list("pk", flat=True):
+        request = request_transition(
+            request_id=request_id,
+            from_states=[State.AWAITING_APPROVAL],
+            to=State.EXPIRED,
+            actor="system",
+            action="request.expired",
+        )
+        if request is not None:
+            expired.append(request)
+    return expired

@@ -1,0 +1,56 @@
+"""Finding work that fell through the cracks, for the periodic sweep.
+
+- A request whose task never reached the broker (Redis was down) is sent again: it is ``received``
+  or ``approved`` with no ``enqueued_at``. Sending twice is harmless: execution claims the row.
+- A run whose worker vanished is marked ``interrupted``: it is backing up or running, but its
+  environment lock has lapsed (no heartbeat). Nothing re-runs it: a person decides what next.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from controlplane.locks import lock_current
+from controlplane.models import AuditEvent, Request, State
+from controlplane.services import request_transition
+
+ENQUEUE_GRACE = timedelta(seconds=10)
+# A run takes its lock right after claiming the row: give it that moment before judging it.
+CLAIM_GRACE = timedelta(seconds=30)
+WRITE_RUN_STATES = [State.BACKING_UP, State.RUNNING]
+
+
+def requests_to_enqueue() -> list[Request]:
+    cutoff = timezone.now() - ENQUEUE_GRACE
+    waiting = Request.objects.filter(state__in=[State.RECEIVED, State.APPROVED], enqueued_at__isnull=True)
+    return list(waiting.filter(updated_at__lte=cutoff).exclude(thread_ts="").order_by("id"))
+
+
+def request_interrupt_orphans() -> list[Request]:
+    """Mark runs whose worker is gone; return them with ``result['unapplied'/'applied']`` known so far."""
+    interrupted = []
+    running = Request.objects.filter(state__in=WRITE_RUN_STATES, updated_at__lte=timezone.now() - CLAIM_GRACE)
+    for request in running:
+        lock = lock_current(environment=request.environment)
+        if lock is not None and lock.holder == f"request:{request.pk}":
+            continue
+        done = list(
+            AuditEvent.objects.filter(request=request, action__startswith="migration.").values_list("action", "detail")
+        )
+        known = {
+            "applied": [d["migration"] for a, d in done if a == "migration.applied"],
+            "unapplied": [d["migration"] for a, d in done if a == "migration.unapplied"],
+        }
+        moved = request_transition(
+            request_id=request.pk,
+            from_states=WRITE_RUN_STATES,
+            to=State.INTERRUPTED,
+            actor="system",
+            action="request.interrupted",
+            result=known,
+        )
+        if moved is not None:
+            interrupted.append(moved)
+    return interrupted

@@ -1,0 +1,165 @@
+"""Rollback, migrate, fake and restore from Slack, end to end: the plan in the thread, an approval
+by someone else, a verified backup recorded, the run with progress, the final state — and every
+refusal on the way (self-approval, not an approver, irreversible, plan changed, lock held,
+backup failed). Real worker process, real Redis, real PostgreSQL and SQLite, real pg_dump."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from controlplane.models import AuditEvent, Backup, Request
+from e2e_stack import Stack
+from workers.target import Target
+
+pytestmark = pytest.mark.xdist_group("e2e")
+
+
+def manage(stack: Stack, env: str, *args: str) -> str:
+    return Target(stack.config.environments[env]).manage(*args).stdout
+
+
+def fully_migrated(stack: Stack, env: str) -> None:
+    manage(stack, env, "migrate", "--noinput")
+
+
+def pg_snapshot(stack: Stack) -> dict[str, int]:
+    """Every table of the pg target with its row count: the schema and the data, roughly."""
+    with psycopg.connect(stack.target_env["E2E_PG_DATABASE_URL"]) as connection:
+        tables = [row[0] for row in connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
+        return {table: connection.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] for table in tables}
+
+
+def seed_rows(stack: Stack) -> None:
+    manage(stack, "pg", "seed_demo")
+
+
+def test_rollback_needs_another_persons_approval_and_a_verified_backup(stack: Stack) -> None:
+    fully_migrated(stack, "pg")
+    seed_rows(stack)
+    asked = stack.chat.say("rollback pg marketplace 0005", user="U0ALICE")
+    request = asked.request
+    assert request is not None and request.state == "awaiting_approval"
+    assert "↩️ unapply `media.0004_banner` — 🔥 destroys data in `media_banner`" in asked.thread
+    assert "↩️ unapply `marketplace.0006_alter_listing_title`" in asked.thread
+    assert "`media_banner` (3 rows)" in asked.thread
+    assert "[Approve] [Deny]" in asked.thread
+
+    own = stack.chat.click("approve", user="U0ALICE", request=request)
+    assert "You requested this; someone else has to approve it." in own.thread
+    outsider = stack.chat.click("approve", user="U0MALLORY", request=request)
+    assert "@mallory may not approve requests on `pg`" in outsider.thread
+    assert Request.objects.get(pk=request.pk).state == "awaiting_approval"
+
+    done = stack.chat.click("approve", user="U0BOB", request=request)
+    assert done.request is not None and done.request.state == "succeeded", done.thread
+    assert "✅ Approved by @bob" in done.thread and "[Approve]" not in done.thread
+    backup = Backup.objects.get(request=request)
+    assert backup.verified and backup.sha256 == hashlib.sha256(Path(backup.path).read_bytes()).hexdigest()
+    assert f"🗄️ Backup #{backup.pk} recorded" in done.thread
+    assert "↩️ unapplied `media.0004_banner`" in done.thread
+    listing = manage(stack, "pg", "showmigrations", "marketplace", "media")
+    assert "[ ] 0006_alter_listing_title" in listing and "[ ] 0004_banner" in listing
+    assert backup.migration_state["apps"], "the state at backup time is recorded"
+    order = list(AuditEvent.objects.filter(request=request).values_list("action", flat=True))
+    assert order.index("request.approved") < order.index("backup.recorded") < order.index("request.running")
+
+
+def test_irreversible_rollback_is_refused_before_anything_runs(stack: Stack) -> None:
+    fully_migrated(stack, "lite")
+    before = manage(stack, "lite", "showmigrations", "--list")
+    refused = stack.chat.say("rollback lite marketplace 0002", user="U0ALICE")
+    assert refused.request is not None and refused.request.state == "refused"
+    assert "`marketplace.0005_backfill_order_totals` cannot be unapplied" in refused.thread
+    assert manage(stack, "lite", "showmigrations", "--list") == before
+
+
+def test_deny_replaces_the_buttons_and_runs_nothing(stack: Stack) -> None:
+    fully_migrated(stack, "lite")
+    asked = stack.chat.say("rollback lite media 0003", user="U0ALICE")
+    denied = stack.chat.click("deny", user="U0CAROL", request=asked.request)
+    assert denied.request.state == "denied"
+    assert "⛔ Denied by @carol" in denied.thread and "[Approve]" not in denied.thread
+    assert not Backup.objects.filter(request=asked.request).exists()
+
+
+def test_a_changed_plan_is_refused_at_run_time(stack: Stack) -> None:
+    fully_migrated(stack, "lite")
+    asked = stack.chat.say("rollback lite media 0003", user="U0ALICE")
+    manage(stack, "lite", "migrate", "media", "0003")  # someone moved the database meanwhile
+    refused = stack.chat.click("approve", user="U0BOB", request=asked.request)
+    assert refused.request.state == "refused"
+    assert "changed since it was approved" in refused.thread
+    assert not Backup.objects.filter(request=asked.request).exists()
+
+
+def test_a_held_lock_blocks_the_run_and_names_the_holder(stack: Stack) -> None:
+    fully_migrated(stack, "lite")
+    locked = stack.chat.say("lock lite release freeze", user="U0CAROL")
+    assert "`lite` is locked" in locked.ack
+    asked = stack.chat.say("rollback lite media 0003", user="U0ALICE")
+    blocked = stack.chat.click("approve", user="U0BOB", request=asked.request)
+    assert blocked.request.state == "refused"
+    assert "locked by @carol" in blocked.thread and "release freeze" in blocked.thread
+    assert "`lite` is unlocked." in stack.chat.say("unlock lite", user="U0ALICE").ack
+    assert "[X] 0004_banner" in manage(stack, "lite", "showmigrations", "media")
+
+
+def test_a_failed_backup_stops_the_run_with_nothing_touched(stack: Stack, tmp_path: Path) -> None:
+    fully_migrated(stack, "lite")
+    backup_dir = Path(stack.config.environments["lite"].backup_dir)
+    backup_dir.parent.mkdir(parents=True, exist_ok=True)
+    moved = backup_dir.with_name("lite-moved")
+    if backup_dir.exists():
+        backup_dir.rename(moved)
+    backup_dir.write_text("not a folder")  # the backup cannot be written
+    try:
+        asked = stack.chat.say("rollback lite media 0003", user="U0ALICE")
+        failed = stack.chat.click("approve", user="U0BOB", request=asked.request)
+    finally:
+        backup_dir.unlink()
+        if moved.exists():
+            moved.rename(backup_dir)
+    assert failed.request.state == "failed"
+    assert "The backup failed, so nothing was touched" in failed.thread
+    assert "[X] 0004_banner" in manage(stack, "lite", "showmigrations", "media")
+
+
+def test_restore_round_trip_brings_schema_and_rows_back(stack: Stack) -> None:
+    fully_migrated(stack, "pg")
+    seed_rows(stack)
+    before = pg_snapshot(stack)
+    rollback = stack.chat.say("rollback pg media 0003", user="U0ALICE")
+    stack.chat.click("approve", user="U0BOB", request=rollback.request)
+    backup = Backup.objects.get(request=rollback.request)
+    assert "media_banner" not in pg_snapshot(stack)
+
+    asked = stack.chat.say(f"restore pg {backup.pk}", user="U0ALICE")
+    assert f"♻️ restore backup #{backup.pk}" in asked.thread
+    restored = stack.chat.click("approve", user="U0CAROL", request=asked.request)
+    assert restored.request.state == "succeeded", restored.thread
+    assert f"Restored backup #{backup.pk}" in restored.thread
+    assert Backup.objects.filter(request=asked.request).count() == 1  # the state before the restore
+    assert pg_snapshot(stack) == before
+
+
+def test_migrate_forward_and_fake(stack: Stack) -> None:
+    manage(stack, "lite", "migrate", "media", "0003")
+    forward = stack.chat.say("migrate lite media", user="U0ALICE")  # lite's policy needs no approval
+    assert forward.request.state == "succeeded", forward.thread
+    assert "✅ applied `media.0004_banner`" in forward.thread
+    backwards = stack.chat.say("migrate lite media 0003", user="U0ALICE")
+    assert backwards.request.state == "refused" and "Use `rollback lite media 0003_image_position`" in backwards.thread
+
+    fake = stack.chat.say("fake lite media 0003", user="U0ALICE")
+    assert fake.request.state == "awaiting_approval"
+    assert "`media_banner`" in fake.thread
+    faked = stack.chat.click("approve", user="U0BOB", request=fake.request)
+    assert faked.request.state == "succeeded", faked.thread
+    assert "(fake) `media.0004_banner`" in faked.thread
+    assert "[ ] 0004_banner" in manage(stack, "lite", "showmigrations", "media")
+    assert Backup.objects.filter(request=fake.request).count() == 1
+    manage(stack, "lite", "migrate", "media", "--fake")  # the table is still there: record it again

@@ -1,0 +1,82 @@
+"""The plan of a write, as approvers see it and as the run must find it again (its digest).
+
+A rollback only unapplies and a ``migrate`` only applies: a command that would go the other way
+is refused with the verb to use instead. A rollback through an irreversible step is refused
+before anything runs (Django would raise mid-plan, after earlier steps were already unapplied).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from controlplane.errors import Refusal
+from controlplane.models import Backup, Request
+from migrabot import messages
+from workers.target import Target
+
+
+def compute_plan(target: Target, request: Request) -> dict[str, Any]:
+    if request.verb == "restore":
+        return _restore_plan(request)
+    fake = ["--fake"] if request.verb == "fake" else []
+    plan = target.probe("plan", *fake, *request.args)
+    steps = plan["steps"]
+    if request.verb == "rollback":
+        ahead = [step for step in steps if not step["backwards"]]
+        if ahead:
+            raise Refusal(messages.rollback_would_apply(request.environment, _name(ahead[0]), request.args))
+        for step in steps:
+            for operation in step["operations"]:
+                if operation["irreversible"]:
+                    raise Refusal(messages.irreversible_step(_name(step), operation["description"]))
+    if request.verb == "migrate":
+        behind = [step for step in steps if step["backwards"]]
+        if behind:
+            raise Refusal(messages.migrate_would_unapply(request.environment, _name(behind[0]), request.args))
+    return plan
+
+
+def plan_digest(request: Request, plan: dict[str, Any]) -> str:
+    """What the approval binds to: the verb, its arguments and every step with its operations."""
+    essence = {
+        "verb": request.verb,
+        "environment": request.environment,
+        "args": request.args,
+        "steps": [
+            [step["app"], step["name"], step["backwards"], [op["description"] for op in step["operations"]]]
+            for step in plan["steps"]
+        ],
+        "restore": plan.get("restore"),
+    }
+    return hashlib.sha256(json.dumps(essence, sort_keys=True).encode()).hexdigest()
+
+
+def is_empty(plan: dict[str, Any]) -> bool:
+    return not plan["steps"] and not plan.get("restore")
+
+
+def _restore_plan(request: Request) -> dict[str, Any]:
+    backup_id = int(request.args[0])
+    backup = Backup.objects.filter(pk=backup_id, environment=request.environment).first()
+    if backup is None:
+        raise Refusal(messages.no_such_backup(backup_id, request.environment))
+    if not backup.verified or not Path(backup.path).is_file():
+        raise Refusal(messages.backup_unusable(backup_id))
+    return {
+        "steps": [],
+        "tables": [],
+        "sql": "",
+        "restore": {
+            "backup": backup.pk,
+            "sha256": backup.sha256,
+            "size": backup.size,
+            "taken_at": backup.created_at.isoformat(),
+        },
+    }
+
+
+def _name(step: dict[str, Any]) -> str:
+    return f"{step['app']}.{step['name']}"

@@ -1,0 +1,124 @@
+"""The write verbs (migrate, rollback, fake, restore): plan, wait for approval, then run.
+
+``prepare`` computes the plan and either asks for approval or, where policy needs none, runs at
+once. ``run`` is the guarded sequence from the design, in this order: the environment lock, the
+plan again (its digest must be the approved one), the verified backup, then the migrations with
+live progress. The lock is released whatever happens; nothing is retried by itself.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.utils import timezone
+
+from bot import cards
+from controlplane import services
+from controlplane.errors import Refusal
+from controlplane.locks import lock_acquire, lock_release
+from controlplane.models import Backup, State
+from migrabot import messages
+from workers.backup import BackupError, restore_backup
+from workers.backups import back_up, target_database
+from workers.heartbeat import heartbeat
+from workers.job import Job
+from workers.plans import compute_plan, is_empty, plan_digest
+from workers.target import MigrationFailed, Target
+
+MIGRATION_TIMEOUT_SECONDS = 6 * 60 * 60
+
+
+def prepare(job: Job) -> None:
+    plan = compute_plan(job.target, job.request)
+    if is_empty(plan):
+        job.finish(State.SUCCEEDED, cards.note(messages.nothing_to_do(job.request.command_text)), result=plan)
+        return
+    policy = job.environment.policy
+    fields: dict[str, Any] = {"plan": plan, "plan_digest": plan_digest(job.request, plan)}
+    if not policy.needs_approval(job.request.verb):
+        if job.move(from_states=[State.PLANNING], to=State.APPROVED, **fields):
+            job.move(from_states=[State.APPROVED], to=State.BACKING_UP)
+            run(job)
+        return
+    fields |= {
+        "approvals_required": policy.approvals,
+        "expires_at": timezone.now() + timedelta(minutes=policy.request_ttl_minutes),
+    }
+    if not job.move(from_states=[State.PLANNING], to=State.AWAITING_APPROVAL, **fields):
+        return  # cancelled while planning
+    if plan.get("sql"):
+        job.notifier.attach(job.request, filename=f"request-{job.request.pk}.sql", title="SQL this plan runs", content=plan["sql"])
+    # The buttons come last, under everything an approver should read first.
+    ts = job.notifier.post(job.request, cards.plan_for_approval(job.request, job.environment))
+    services.request_set_plan_message(request_id=job.request.pk, ts=ts)
+
+
+def run(job: Job) -> None:
+    holder = f"request:{job.request.pk}"
+    acquired, lock = lock_acquire(
+        environment=job.environment.name, holder=holder, reason=f"#{job.request.pk} {job.request.command_text}", request=job.request
+    )
+    if not acquired:
+        raise Refusal(messages.locked(job.environment.name, lock.holder, lock.reason, lock.acquired_at))
+    try:
+        with heartbeat(environment=job.environment.name, holder=holder):
+            _run_locked(job)
+    finally:
+        lock_release(environment=job.environment.name, holder=holder)
+
+
+def _run_locked(job: Job) -> None:
+    plan = compute_plan(job.target, job.request)
+    if plan_digest(job.request, plan) != job.request.plan_digest:
+        raise Refusal(messages.plan_changed_before_run(job.request.pk))
+    if job.request.verb != "migrate" or job.environment.policy.backup_before_migrate:
+        try:
+            backup = back_up(job)
+        except BackupError as error:
+            job.finish(State.FAILED, cards.note(messages.backup_failed(str(error))), error=str(error))
+            return
+        job.notifier.reply(job.request, cards.backup_recorded(backup))
+    if not job.move(from_states=[State.BACKING_UP], to=State.RUNNING):
+        return
+    if job.request.verb == "restore":
+        _restore(job, Backup.objects.get(pk=plan["restore"]["backup"]))
+    else:
+        _migrate(job)
+
+
+def _migrate(job: Job) -> None:
+    progress = job.notifier.progress(job.request)
+    fake = ["--fake"] if job.request.verb == "fake" else []
+    result: dict[str, Any] = {}
+    # A migration may rightly take hours; only the probe's reads are held to the usual limit.
+    runner = Target(job.environment, timeout_seconds=MIGRATION_TIMEOUT_SECONDS)
+    try:
+        for event in runner.stream("migrate", *fake, *job.request.args):
+            if "event" in event:
+                progress.add(event)
+                _record(job, event)
+            result = event.get("result", result)
+    except MigrationFailed as failure:
+        progress.fail(failure.app, failure.name)
+        text = messages.migration_failed(failure.app, failure.name, failure.error, job.request.command_text)
+        job.finish(State.FAILED, cards.note(text), error=f"{failure.app}.{failure.name}: {failure.error}")
+        return
+    state = job.target.probe("showmigrations")
+    job.finish(State.SUCCEEDED, cards.run_result(job.request, result, state), result={"run": result, "state": state})
+
+
+def _record(job: Job, event: dict[str, Any]) -> None:
+    """Each finished step goes to the audit trail, so an interrupted run can say what it did."""
+    if event["event"].endswith("_success"):
+        action = "migration.applied" if event["event"] == "apply_success" else "migration.unapplied"
+        services.audit_record(
+            actor=job.actor, action=action, request=job.request, migration=f"{event['app']}.{event['name']}", fake=event.get("fake", False)
+        )
+
+
+def _restore(job: Job, backup: Backup) -> None:
+    restore_backup(target_database(job), Path(backup.path), backup.sha256)
+    state = job.target.probe("showmigrations")
+    job.finish(State.SUCCEEDED, cards.restored(job.request, backup, state), result={"restored": backup.pk, "state": state})
