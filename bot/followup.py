@@ -14,7 +14,6 @@ from typing import Any
 
 from django.db import close_old_connections
 from django.utils import timezone
-from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from bot import cards
 from bot.notify import Notifier
@@ -57,9 +56,9 @@ class FollowUp:
         queue = self._config.environments[request.environment].celery_queue
         try:
             self._enqueue(request.pk, queue=queue)
-        except BrokerUnavailable:
+        except Exception as error:  # kombu raises more than OperationalError when Redis goes away
             # The row keeps its state with no ``enqueued_at``; the sweep sends it once the broker is back.
-            log.warning("request.queue_unreachable request=%s queue=%s", request.pk, queue)
+            log.warning("request.queue_unreachable request=%s queue=%s error=%r", request.pk, queue, error)
             self.notifier.reply(request, cards.note(messages.queue_unreachable(request.pk)))
             return
         services.request_mark_enqueued(request_id=request.pk)

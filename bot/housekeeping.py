@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
 from django.db import close_old_connections
 
@@ -18,12 +19,13 @@ log = logging.getLogger(__name__)
 SWEEP_SECONDS = 15
 
 
-def sweep(followup: FollowUp) -> None:
-    """One pass; every change is told in the request's thread."""
+def sweep(followup: FollowUp, **resend: timedelta) -> None:
+    """One pass; every change is told in the request's thread. ``resend`` tunes
+    ``requests_to_enqueue`` (its ``grace`` and ``resend_after``)."""
     for request in request_expire_due():
         followup.notifier.reply(request, cards.note(messages.request_expired(request.pk)))
         followup.show_outcome(request)
-    for request in requests_to_enqueue():
+    for request in requests_to_enqueue(**resend):
         followup.enqueue(request)
     for request in request_interrupt_orphans():
         known = request.result or {}

@@ -155,9 +155,9 @@ class _Engine(NamedTuple):
 def take_backup(database: Database, directory: Path, *, label: str) -> Backup:
     """Back up and verify; raise BackupError if either fails, leaving no backup file behind."""
     engine = _engine(database.vendor)
-    final = _backup_path(directory, label, engine.extension)
-    partial = final.with_name(f".{final.name}.partial")
     with _scrubbed(database):
+        final = _backup_path(directory, label, engine.extension)
+        partial = final.with_name(f".{final.name}.partial")
         try:
             started = time.monotonic()
             taken = engine.take(database, partial)

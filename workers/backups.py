@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from controlplane import services
 from controlplane.models import Backup
-from workers.backup import BackupError, Database, take_backup
+from workers.backup import Database, take_backup
 from workers.job import Job
 
 
 def back_up(job: Job) -> Backup:
     """Back up the target's database, verified, and record it; ``BackupError`` stops the run."""
     state = job.target.probe("showmigrations")
-    try:
-        backup = take_backup(target_database(job), job.environment.backup_dir, label=f"{job.environment.name}-request{job.request.pk}")
-    except OSError as error:  # the backup folder cannot be made or written: no backup, no run
-        raise BackupError(f"cannot write to {job.environment.backup_dir}: {error.strerror}") from error
+    backup = take_backup(target_database(job), job.environment.backup_dir, label=f"{job.environment.name}-request{job.request.pk}")
     return services.backup_record(request=job.request, backup=backup, migration_state=state, actor=job.actor)
 
 

@@ -25,12 +25,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 REFUSAL_EXIT = 3
 FAILED_EXIT = 4
@@ -555,7 +559,18 @@ def line_writer(stream: TextIO) -> Emit:
     return emit
 
 
+def die_with_worker() -> None:
+    """If the worker that started us dies (SIGKILL, OOM), die too, as a killed container would,
+    rather than go on migrating with nobody watching. Linux only; elsewhere a no-op."""
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the worker died before the request took effect
+            os._exit(1)
+
+
 def main(argv: list[str]) -> int:
+    die_with_worker()
     args = parse_args(argv)
     setup_django()
     emit = line_writer(sys.stdout)  # bound now: migrate redirects sys.stdout while it runs

@@ -272,6 +272,13 @@ def test_a_missing_sqlite_file_raises_and_is_not_created(tmp_path: Path, backups
     assert files_in(backups) == []
 
 
+def test_an_unwritable_backup_directory_raises_backup_error(sqlite_target: Target, tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    with pytest.raises(BackupError, match="a-file"):
+        take_backup(sqlite_target.database, blocked / "backups", label="blocked")
+
+
 def test_in_memory_and_unknown_databases_cannot_be_backed_up() -> None:
     with pytest.raises(BackupError, match="in memory"):
         Database.from_url("sqlite://:memory:")
