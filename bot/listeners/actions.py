@@ -18,6 +18,7 @@ from slack_bolt import Ack, App
 from bot.cards import APPROVE, DENY
 from bot.directory import Directory
 from bot.followup import FollowUp
+from bot.refusals import audit_refusal
 from controlplane.approvals import request_decide
 from controlplane.errors import Refusal
 from controlplane.models import Decision, Request
@@ -46,6 +47,7 @@ def register(app: App, *, config: Config, directory: Directory, followup: Follow
             )
         except Refusal as refusal:
             log.info("decision.refused person=%s reason=%s", person, refusal)
+            audit_refusal(actor=person, action="decision.refused", reason=str(refusal), value=str(action.get("value", ""))[:200])
             thread = body.get("container", {}).get("thread_ts")
             followup.submit(followup.tell, channel=channel, user=person, text=str(refusal), thread_ts=thread)
             return

@@ -12,6 +12,7 @@ from bot import control
 from bot.directory import Directory
 from bot.followup import FollowUp
 from bot.grammar import VERBS, Audience, Command, Kind, parse
+from bot.refusals import audit_refusal
 from bot.resolve import resolve
 from controlplane import selectors, services
 from controlplane.errors import Refusal
@@ -50,6 +51,7 @@ def register(app: App, *, config: Config, directory: Directory, followup: Follow
         except Refusal as refusal:
             log.info("command.refused user=%s reason=%s", user, refusal)
             ack(str(refusal))
+            audit_refusal(actor=user, action="command.refused", reason=str(refusal), channel=channel)
         except DatabaseError:
             log.exception("command.control_plane_unreachable user=%s", user)
             ack(messages.control_plane_down())
