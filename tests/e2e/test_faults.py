@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import signal
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from django.utils import timezone
 from freezegun import freeze_time
 
 from bot.housekeeping import sweep
+from controlplane.locks import lock_current
 from controlplane.models import AuditEvent, Request, State
 from e2e_stack import EXAMPLE_PROJECT, Stack, running_stack
 from services import RedisServer
@@ -48,6 +50,21 @@ class Migration(migrations.Migration):
 '''
 
 
+GUARDED = '''from django.db import migrations
+
+
+def refuse_while_blocked(apps, schema_editor):
+    """Unapplying fails while a blocker table exists (a cause an operator can fix)."""
+    if "media_rollback_blocker" in schema_editor.connection.introspection.table_names():
+        raise RuntimeError("media_rollback_blocker exists: drop it first")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("media", "0006_quick")]
+    operations = [migrations.RunPython(migrations.RunPython.noop, refuse_while_blocked)]
+'''
+
+
 @pytest.fixture(scope="module")
 def redis(redis_server: RedisServer) -> RedisServer:
     """The suite's Redis: stopped and started again here, on the same port, so every producer
@@ -61,6 +78,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis: RedisServer, postgres
     project = Path(shutil.copytree(EXAMPLE_PROJECT, folder / "backend", ignore=shutil.ignore_patterns("__pycache__")))
     (project / "media/migrations/0005_slow_reverse.py").write_text(SLOW.format(pause=PAUSE_SECONDS))
     (project / "media/migrations/0006_quick.py").write_text(QUICK)
+    (project / "media/migrations/0007_guarded.py").write_text(GUARDED)
     with running_stack(folder, redis_url=redis.url, postgres_admin_url=postgres_admin_url, project=project) as stack:
         yield stack
 
@@ -97,14 +115,15 @@ def test_worker_killed_mid_rollback_is_reported_interrupted_and_never_rerun(stac
     asked = stack.chat.say("rollback pg media 0004", user="U0ALICE")
     assert asked.request is not None and asked.request.state == State.AWAITING_APPROVAL, asked.thread
     approve_without_waiting(stack, asked.request)
-    wait_until(lambda: AuditEvent.objects.filter(request=asked.request, action="migration.unapplied").exists())
+    unapplied = AuditEvent.objects.filter(request=asked.request, action="migration.unapplied")
+    wait_until(lambda: unapplied.filter(detail__migration="media.0006_quick").exists())
     stack.stop_worker(signal.SIGKILL)  # mid-way through unapplying 0005_slow_reverse
 
     with freeze_time(timezone.now() + timedelta(minutes=5), tick=True):  # the lock lapses unrenewed
         sweep(stack.bot.followup)
     request = Request.objects.get(pk=asked.request.pk)
     assert request.state == State.INTERRUPTED
-    assert request.result == {"applied": [], "unapplied": ["media.0006_quick"]}
+    assert request.result == {"applied": [], "unapplied": ["media.0007_guarded", "media.0006_quick"]}
     thread = stack.chat.thread(request)
     assert "was interrupted" in thread and "unapplied `media.0006_quick`" in thread
     assert "may have changed the schema without `django_migrations`" in thread
@@ -169,3 +188,25 @@ def test_two_rollbacks_at_once_on_one_environment_run_one_at_a_time(stack: Stack
     blocked = stack.chat.settle(other.pk)
     assert blocked.state == State.REFUSED and f"locked by request #{slow.pk}" in stack.chat.thread(blocked)
     assert stack.chat.settle(slow.pk).state == State.SUCCEEDED
+
+
+def test_a_failed_rollback_says_which_migration_and_the_same_command_works_once_fixed(stack: Stack) -> None:
+    manage(stack, "lite", "migrate", "--noinput")
+    blocker = sqlite3.connect(stack.target_env["E2E_LITE_DATABASE_URL"].removeprefix("sqlite:///"))
+    blocker.execute("CREATE TABLE media_rollback_blocker (id integer)")
+    blocker.commit()
+    first = stack.chat.say("rollback lite media 0006", user="U0ALICE")
+    failed = stack.chat.click("approve", user="U0BOB", request=first.request)
+    assert failed.request.state == State.FAILED
+    assert "`media.0007_guarded` failed: RuntimeError: media_rollback_blocker exists: drop it first" in failed.thread
+    assert "run the same command again: `rollback lite media 0006_quick`" in failed.thread
+    assert "[X] 0007_guarded" in manage(stack, "lite", "showmigrations", "media")
+    assert lock_current(environment="lite") is None  # released: nothing is stuck
+
+    blocker.execute("DROP TABLE media_rollback_blocker")
+    blocker.commit()
+    blocker.close()
+    again = stack.chat.say("rollback lite media 0006", user="U0ALICE")
+    done = stack.chat.click("approve", user="U0BOB", request=again.request)
+    assert done.request.state == State.SUCCEEDED, done.thread
+    assert "[ ] 0007_guarded" in manage(stack, "lite", "showmigrations", "media")

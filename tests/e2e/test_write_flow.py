@@ -8,8 +8,14 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from datetime import timedelta
+
 import psycopg
 import pytest
+from django.utils import timezone
+from freezegun import freeze_time
+
+from bot.housekeeping import sweep
 
 from controlplane.models import AuditEvent, Backup, Request
 from e2e_stack import Stack
@@ -163,3 +169,16 @@ def test_migrate_forward_and_fake(stack: Stack) -> None:
     assert "[ ] 0004_banner" in manage(stack, "lite", "showmigrations", "media")
     assert Backup.objects.filter(request=fake.request).count() == 1
     manage(stack, "lite", "migrate", "media", "--fake")  # the table is still there: record it again
+
+
+def test_an_unanswered_request_expires_and_the_thread_says_so(stack: Stack) -> None:
+    fully_migrated(stack, "lite")
+    asked = stack.chat.say("rollback lite media 0003", user="U0ALICE")
+    with freeze_time(timezone.now() + timedelta(minutes=61), tick=True):  # lite's window: 60 minutes
+        sweep(stack.bot.followup)
+    expired = stack.chat.settle(asked.request.pk)
+    thread = stack.chat.thread(expired)
+    assert expired.state == "expired"
+    assert f"Request #{expired.pk} has expired" in thread and "⌛ Expired" in thread and "[Approve]" not in thread
+    late = stack.chat.click("approve", user="U0BOB", request=expired)
+    assert late.ack == "(there is no approve button to click)"
