@@ -26,9 +26,7 @@ class BackgroundServer:
     """The app on 127.0.0.1 in a daemon thread; ``url`` is where Slack (or the stand-in) posts."""
 
     def __init__(self, app: App, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = make_server(
-            host, port, SlackRequestHandler(app, path=EVENTS_PATH), _ThreadingWSGIServer, _QuietHandler
-        )
+        self._server = make_server(host, port, slack_wsgi(app), _ThreadingWSGIServer, _QuietHandler)
         self.url = f"http://{host}:{self._server.server_port}{EVENTS_PATH}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="bot-http", daemon=True)
 
@@ -41,18 +39,21 @@ class BackgroundServer:
         self._server.server_close()
 
 
-def serve_with_gunicorn(app: App, *, bind: str, workers: int = 1, threads: int = 8) -> None:
-    """Production HTTP mode. One process (the follow-up pool and group cache live in it), threads."""
-    from gunicorn.app.base import BaseApplication
+def slack_wsgi(app: App) -> SlackRequestHandler:
+    return SlackRequestHandler(app, path=EVENTS_PATH)
 
-    handler = SlackRequestHandler(app, path=EVENTS_PATH)
+
+def serve_with_gunicorn(application: Any, *, bind: str, workers: int = 1, threads: int = 8) -> None:
+    """Production HTTP for a WSGI app. One process for the bot (its follow-up pool and group
+    cache live in it), threads for concurrency."""
+    from gunicorn.app.base import BaseApplication
 
     class _Gunicorn(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             for key, value in {"bind": bind, "workers": workers, "threads": threads}.items():
                 self.cfg.set(key, value)
 
-        def load(self) -> SlackRequestHandler:
-            return handler
+        def load(self) -> Any:
+            return application
 
     _Gunicorn().run()

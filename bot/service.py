@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from bot.app import build_app
-from bot.server import serve_with_gunicorn
+from bot.server import serve_with_gunicorn, slack_wsgi
 from migrabot.config import Config, ConfigError
 from migrabot.slack import web_client
 from workers.tasks import enqueue
@@ -24,5 +24,5 @@ def run_bot(config: Config, *, bind: str) -> int:
 
         SocketModeHandler(bot.app, app_token).start()
     else:
-        serve_with_gunicorn(bot.app, bind=bind)
+        serve_with_gunicorn(slack_wsgi(bot.app), bind=bind)
     return 0

@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--script", help="a file of lines like 'as U1: /migrate plan dev' ('-' for stdin)")
     local.add_argument("--workdir", help="keep the local databases here (default: a temporary folder)")
 
+    audit = commands.add_parser("audit", help="serve the audit trail as web pages (MIGRABOT_AUDIT_TOKEN guards it)")
+    audit.add_argument("--bind", default=os.environ.get("MIGRABOT_AUDIT_BIND", "127.0.0.1:8080"))
+
     commands.add_parser("check-config", help="validate the configuration file and list environments")
     admin = commands.add_parser("admin", help="control-plane housekeeping, e.g. 'migrabot admin migrate'")
     admin.add_argument("args", nargs=argparse.REMAINDER)
@@ -58,6 +61,12 @@ def _run(options: argparse.Namespace) -> int:
         from django.core.management import execute_from_command_line
 
         execute_from_command_line(["migrabot admin", *options.args])
+        return 0
+    if options.command == "audit":
+        from bot.server import serve_with_gunicorn
+        from migrabot.wsgi import application
+
+        serve_with_gunicorn(application, bind=options.bind, workers=2, threads=4)
         return 0
     if options.command == "worker":
         from workers.service import run_worker

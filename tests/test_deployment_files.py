@@ -21,7 +21,7 @@ def test_every_command_in_compose_is_a_valid_cli_command() -> None:
     assert {"bot", "controlplane-migrate"} <= set(services)
     for name, service in services.items():
         options = build_parser().parse_args(service["command"])
-        assert options.command in {"bot", "worker", "admin"}, name
+        assert options.command in {"bot", "worker", "admin", "audit"}, name
 
 
 def test_one_worker_per_environment_with_its_database_variable() -> None:
