@@ -52,11 +52,35 @@ def showmigrations_result(environment: str, result: dict[str, Any]) -> Message:
     return summary, [section(summary), section("\n".join(lines))]
 
 
-def plan_result(environment: str, result: dict[str, Any]) -> Message:
+def check_result(environment: str, findings: list[str]) -> Message:
+    if not findings:
+        return note(messages.check_clean(environment))
+    summary = messages.check_summary(environment, len(findings))
+    return summary, [section(summary), *_findings_blocks(environment, findings)]
+
+
+def warnings(environment: str, findings: list[str]) -> Blocks:
+    """Hygiene findings at the top of a plan."""
+    if not findings:
+        return []
+    return [section(messages.plan_warnings(environment, len(findings))), *_findings_blocks(environment, findings)]
+
+
+def _findings_blocks(environment: str, findings: list[str]) -> Blocks:
+    # One finding per section: each can be long, and a section holds at most 3000 characters.
+    shown = [section(finding[:2900]) for finding in findings[:MAX_FINDINGS]]
+    more = len(findings) - MAX_FINDINGS
+    return shown + ([context(messages.more_findings(environment, more))] if more > 0 else [])
+
+
+MAX_FINDINGS = 10
+
+
+def plan_result(environment: str, result: dict[str, Any], findings: list[str] | None = None) -> Message:
     steps = result["steps"]
     backwards = sum(1 for step in steps if step["backwards"])
     summary = messages.plan_summary(environment, len(steps) - backwards, backwards)
-    blocks = [section(summary)]
+    blocks = [*warnings(environment, findings or []), section(summary)]
     if steps:
         lines = [
             messages.plan_step(
@@ -102,7 +126,16 @@ def _plan_blocks(request: Request) -> Blocks:
         ]
     else:
         lines = [_step_line(step) for step in plan.get("steps", [])]
-    blocks = [section(f"*Plan for #{request.pk}* `{request.command_text}`"), section("\n".join(lines)[:2900])]
+    blocks = [
+        *warnings(request.environment, plan.get("warnings", [])),
+        section(f"*Plan for #{request.pk}* `{request.command_text}`"),
+        section("\n".join(lines)[:2900]),
+    ]
+    promoted = plan.get("promoted_from")
+    if promoted:
+        blocks.append(
+            context(messages.promoted(promoted["environment"], promoted["request"], datetime.fromisoformat(promoted["finished_at"])))
+        )
     tables = plan.get("tables") or []
     if tables:
         shown = ", ".join(

@@ -34,6 +34,11 @@ class FollowUp:
         self._enqueue = enqueue
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="followup")
 
+    @property
+    def environments(self) -> list[str]:
+        """The environments this bot serves (several bots may share one control plane)."""
+        return list(self._config.environments)
+
     def submit(self, job: Callable[..., None], *args: Any, **kwargs: Any) -> Future[None]:
         return self._executor.submit(self._guarded, job, *args, **kwargs)
 

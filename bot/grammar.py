@@ -65,6 +65,7 @@ VERBS: dict[str, Verb] = {
         Verb("envs", "list the environments", Kind.INFO, _A.ANYONE),
         Verb("showmigrations", "list migrations and whether each is applied", Kind.READ, _A.READERS, (ENV,), (APP,)),
         Verb("plan", "preview what `migrate` would do (like `migrate --plan`)", Kind.READ, _A.READERS, (ENV,), (APP, MIGRATION)),
+        Verb("check", "the workflow's rules: applied migrations edited or deleted, conflicts, missing migrations, numbering clashes", Kind.READ, _A.READERS, (ENV,)),
         Verb("migrate", "apply migrations (forward only)", Kind.WRITE, _A.REQUESTERS, (ENV,), (APP, MIGRATION)),
         Verb("rollback", "unapply migrations back to <migration> (or `zero`), after approval and a backup", Kind.WRITE, _A.REQUESTERS, (ENV, APP, MIGRATION)),
         Verb("fake", "mark migrations applied/unapplied without running them, after approval and a backup", Kind.WRITE, _A.REQUESTERS, (ENV, APP, MIGRATION)),

@@ -20,14 +20,15 @@ SWEEP_SECONDS = 15
 
 
 def sweep(followup: FollowUp, **resend: timedelta) -> None:
-    """One pass; every change is told in the request's thread. ``resend`` tunes
-    ``requests_to_enqueue`` (its ``grace`` and ``resend_after``)."""
-    for request in request_expire_due():
+    """One pass over this bot's environments; every change is told in the request's thread.
+    ``resend`` tunes ``requests_to_enqueue`` (its ``grace`` and ``resend_after``)."""
+    environments = followup.environments
+    for request in request_expire_due(environments=environments):
         followup.notifier.reply(request, cards.note(messages.request_expired(request.pk)))
         followup.show_outcome(request)
-    for request in requests_to_enqueue(**resend):
+    for request in requests_to_enqueue(environments=environments, **resend):
         followup.enqueue(request)
-    for request in request_interrupt_orphans():
+    for request in request_interrupt_orphans(environments=environments):
         known = request.result or {}
         text = messages.interrupted(request.pk, known.get("unapplied", []), known.get("applied", []))
         followup.notifier.reply(request, cards.note(text))

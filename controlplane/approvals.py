@@ -79,10 +79,12 @@ def _check(request: Request, person: str, plan_digest: str, environment: Environ
         raise Refusal(messages.already_decided(request.pk))
 
 
-def request_expire_due() -> list[Request]:
+def request_expire_due(*, environments: list[str]) -> list[Request]:
     """Expire every request whose approval window has closed; return the ones this call expired."""
     expired = []
-    due = Request.objects.filter(state=State.AWAITING_APPROVAL, expires_at__lte=timezone.now())
+    due = Request.objects.filter(
+        state=State.AWAITING_APPROVAL, expires_at__lte=timezone.now(), environment__in=environments
+    )
     for request_id in due.values_list("pk", flat=True):
         request = request_transition(
             request_id=request_id,

@@ -54,6 +54,8 @@ class Request(models.Model):
     # What an approver approves: the plan as shown, and its digest, which the run must match.
     plan = models.JSONField(null=True, blank=True)
     plan_digest = models.CharField(max_length=64, blank=True)
+    # The steps alone (no environment): what promotion order compares across environments.
+    steps_digest = models.CharField(max_length=64, blank=True, db_index=True)
     plan_ts = models.CharField(max_length=32, blank=True)  # the message with the buttons
     approvals_required = models.PositiveSmallIntegerField(default=0)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -173,3 +175,31 @@ class Backup(models.Model):
 
     def __str__(self) -> str:
         return f"backup #{self.pk} of {self.environment}"
+
+
+class MigrationFingerprint(models.Model):
+    """The file of an applied migration as first seen in an environment (a Flyway-style checksum).
+
+    Keyed by when the migration was applied, too: a migration rolled back, edited and applied
+    again is a new application with its own first fingerprint, while an edit under an applied
+    one is caught. Rows are only ever added: the first fingerprint seen is the reference.
+    """
+
+    environment = models.CharField(max_length=32)
+    app = models.CharField(max_length=255)
+    name = models.CharField(max_length=255)
+    file = models.TextField()
+    sha256 = models.CharField(max_length=64)
+    applied_at = models.DateTimeField()  # django_migrations.applied
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment", "app", "name", "applied_at"],
+                name="one_fingerprint_per_application",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.environment} {self.app}.{self.name} {self.sha256[:12]}"

@@ -26,18 +26,24 @@ CLAIM_GRACE = timedelta(seconds=30)
 WRITE_RUN_STATES = [State.BACKING_UP, State.RUNNING]
 
 
-def requests_to_enqueue(*, grace: timedelta = ENQUEUE_GRACE, resend_after: timedelta = RESEND_AFTER) -> list[Request]:
+def requests_to_enqueue(
+    *, environments: list[str], grace: timedelta = ENQUEUE_GRACE, resend_after: timedelta = RESEND_AFTER
+) -> list[Request]:
     now = timezone.now()
     never_sent = Q(enqueued_at__isnull=True, updated_at__lte=now - grace)
     lost = Q(enqueued_at__lte=now - resend_after)
-    waiting = Request.objects.filter(never_sent | lost, state__in=[State.RECEIVED, State.APPROVED])
+    waiting = Request.objects.filter(
+        never_sent | lost, state__in=[State.RECEIVED, State.APPROVED], environment__in=environments
+    )
     return list(waiting.exclude(thread_ts="").order_by("id"))
 
 
-def request_interrupt_orphans() -> list[Request]:
+def request_interrupt_orphans(*, environments: list[str]) -> list[Request]:
     """Mark runs whose worker is gone; return them with ``result['unapplied'/'applied']`` known so far."""
     interrupted = []
-    running = Request.objects.filter(state__in=WRITE_RUN_STATES, updated_at__lte=timezone.now() - CLAIM_GRACE)
+    running = Request.objects.filter(
+        state__in=WRITE_RUN_STATES, updated_at__lte=timezone.now() - CLAIM_GRACE, environment__in=environments
+    )
     for request in running:
         lock = lock_current(environment=request.environment)
         if lock is not None and lock.holder == f"request:{request.pk}":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controlplane.models import AuditEvent, Catalog, Request
+from controlplane.models import AuditEvent, Catalog, Request, State
 
 
 def request_get(*, request_id: int) -> Request | None:
@@ -12,6 +12,15 @@ def request_get(*, request_id: int) -> Request | None:
 def catalog_get(*, environment: str) -> dict[str, list[str]] | None:
     catalog = Catalog.objects.filter(environment=environment).first()
     return catalog.apps if catalog else None
+
+
+def request_succeeded_with_steps(*, environment: str, steps_digest: str) -> Request | None:
+    """The latest request that ran these exact steps to success on ``environment``."""
+    return (
+        Request.objects.filter(environment=environment, steps_digest=steps_digest, state=State.SUCCEEDED)
+        .order_by("-updated_at")
+        .first()
+    )
 
 
 def audit_for_request(*, request_id: int) -> list[AuditEvent]:

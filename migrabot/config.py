@@ -47,6 +47,10 @@ class Policy(_Strict):
     channels: list[Annotated[str, StringConstraints(pattern=r"^[CG][A-Z0-9]{2,}$")]] = Field(
         default_factory=list
     )
+    # Writes wait while `check` finds something; unset means "only where production = true".
+    refuse_writes_on_check_failure: bool | None = None
+    # Migration writes here must first have succeeded, step for step, on this environment.
+    promote_from: Identifier | None = None
 
     def needs_approval(self, verb: str) -> bool:
         return verb in ALWAYS_APPROVED or verb in self.approval_for
@@ -69,6 +73,11 @@ class Environment(_Strict):
     @property
     def celery_queue(self) -> str:
         return self.queue or f"migrabot.{self.name}"
+
+    @property
+    def refuses_writes_on_check_failure(self) -> bool:
+        chosen = self.policy.refuse_writes_on_check_failure
+        return self.production if chosen is None else chosen
 
     def target_environ(self, source: os._Environ[str] | dict[str, str] = os.environ) -> dict[str, str]:
         """The target's extra variables, read now from the worker's environment by name."""
@@ -117,6 +126,12 @@ def _check_names(path: Path, config: Config) -> None:
         if not (environment.project / "manage.py").is_file():
             raise ConfigError(
                 f"{path}: environment '{key}': project: no manage.py in {environment.project}"
+            )
+        earlier = environment.policy.promote_from
+        if earlier is not None and (earlier == key or earlier not in config.environments):
+            raise ConfigError(
+                f"{path}: environment '{key}': policy.promote_from: must name another environment "
+                f"({', '.join(name for name in config.environments if name != key)})"
             )
     queues = [environment.celery_queue for environment in config.environments.values()]
     if len(set(queues)) != len(queues):

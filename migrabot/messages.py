@@ -6,10 +6,20 @@ own errors tell you the next command.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 
 MAX_CHOICES = 25
+MAX_SHOWN = 40
+
+
+def _typed(value: str) -> str:
+    """A word someone typed, safe to show back: invisible and control characters spelled out
+    (a zero-width space shows as ``\\u200b``), backticks that would end the code span made
+    quotes, and cut short."""
+    value = "".join(ascii(ch)[1:-1] if unicodedata.category(ch)[0] == "C" else ch for ch in value).replace("`", "'")
+    return value if len(value) <= MAX_SHOWN else value[:MAX_SHOWN] + "…"
 
 
 def _choices(values: Iterable[str]) -> str:
@@ -27,7 +37,7 @@ def too_long(limit: int) -> str:
 
 
 def unknown_verb(word: str, verbs: Sequence[str]) -> str:
-    return f"Unknown command `{word}`. Valid commands: {_choices(verbs)}."
+    return f"Unknown command `{_typed(word)}`. Valid commands: {_choices(verbs)}."
 
 
 def missing_argument(name: str, usage: str) -> str:
@@ -35,13 +45,12 @@ def missing_argument(name: str, usage: str) -> str:
 
 
 def extra_arguments(extra: Sequence[str], usage: str) -> str:
-    return f"Unexpected extra arguments {_choices(extra)}. Usage: `{usage}`"
+    return f"Unexpected extra arguments {_choices(map(_typed, extra))}. Usage: `{usage}`"
 
 
 def bad_argument(name: str, value: str, usage: str) -> str:
-    shown = value if len(value) <= 40 else value[:40] + "…"
     return (
-        f"`{shown}` is not a valid {name}: use ASCII letters, digits and underscores. "
+        f"`{_typed(value)}` is not a valid {name}: use ASCII letters, digits and underscores. "
         f"Usage: `{usage}`"
     )
 
@@ -223,6 +232,101 @@ def plan_step(app: str, name: str, backwards: bool, operations: int, irreversibl
 
 def full_output(title: str) -> str:
     return f"Full output of `{title}` attached."
+
+
+# --- hygiene: the workflow's rules, checked (`check`, and warnings on plans) ------------------------
+
+
+def check_clean(environment: str) -> str:
+    return f"✅ *{environment}*: no edited or missing applied migrations, no conflicts, no missing migrations, no numbering clashes, no migration applied before its dependency."
+
+
+def check_summary(environment: str, count: int) -> str:
+    return f"⚠️ *{environment}*: `check` found {count} problem{'s' if count != 1 else ''}:"
+
+
+def plan_warnings(environment: str, count: int) -> str:
+    return f"⚠️ `check {environment}` finds {count} problem{'s' if count != 1 else ''}; they do not stop this plan:"
+
+
+def more_findings(environment: str, more: int) -> str:
+    return f"… and {more} more: `check {environment}` attaches the full list."
+
+
+def edited_migration(environment: str, app: str, name: str, file: str, was: str, now: str, first_seen: datetime) -> str:
+    return (
+        f"✏️ `{environment}` · `{app}.{name}` (`{file}`) changed after it was applied: sha256 `{was[:12]}…` "
+        f"when first seen applied ({_when(first_seen)}), `{now[:12]}…` now. Never edit an applied migration: "
+        f"restore the file from version control (`git log -p -- {file}`) and put the change in a new "
+        f"migration (`python manage.py makemigrations {app}`)."
+    )
+
+
+def missing_migration_file(environment: str, app: str, name: str, file: str) -> str:
+    return (
+        f"🗑️ `{environment}` · `{app}.{name}` is applied (in `django_migrations`) but `{file}` is gone — "
+        f"deleted or renamed. Migrations are additive: restore the file under its name "
+        f"(`git log --diff-filter=DR -- {file}`), and undo a change with a new migration."
+    )
+
+
+def conflicting_leaves(environment: str, app: str, names: Sequence[str], folder: str) -> str:
+    return (
+        f"🔀 `{environment}` · app `{app}` has conflicting leaves {_choices(names)} in `{folder}`: "
+        f"run `python manage.py makemigrations --merge {app}`, commit the merge migration and deploy it."
+    )
+
+
+def model_changes_without_migration(environment: str, app: str, operations: Sequence[str], folder: str) -> str:
+    return (
+        f"📝 `{environment}` · app `{app}` has model changes with no migration in `{folder}` "
+        f"({'; '.join(operations[:5])}{'…' if len(operations) > 5 else ''}): run "
+        f"`python manage.py makemigrations {app}`, review and commit the file "
+        "(`makemigrations --check --dry-run` shows the same)."
+    )
+
+
+def numbering_clash(environment: str, app: str, number: int, names: Sequence[str], folder: str) -> str:
+    return (
+        f"🔢 `{environment}` · app `{app}`: {_choices(names)} in `{folder}` share the number {number:04d}. "
+        "Renumber the one not yet applied anywhere (rename the file and the `dependencies` naming it); "
+        f"if all are applied, leave them and make the next migration depend on each (`makemigrations --merge {app}`)."
+    )
+
+
+def inconsistent_history(environment: str, app: str, name: str, dependency: str, file: str) -> str:
+    dep_app, _, dep_name = dependency.partition(".")
+    return (
+        f"⛓️ `{environment}` · `{app}.{name}` is applied before its dependency `{dependency}` "
+        f"(`{file}`), so `migrate` refuses to run. If `{dependency}`'s changes are "
+        f"in the schema, record it: `python manage.py shell -c \"from django.db import connection; "
+        f"from django.db.migrations.recorder import MigrationRecorder; "
+        f"MigrationRecorder(connection).record_applied('{dep_app}', '{dep_name}')\"`; "
+        f"otherwise restore a backup (`backups {environment}`)."
+    )
+
+
+def refused_until_clean(environment: str, findings: Sequence[str]) -> str:
+    return "\n".join(
+        [
+            f"`{environment}` refuses writes while `check {environment}` finds problems "
+            "(policy `refuse_writes_on_check_failure`). Nothing was run. Fix these, then ask again:",
+            *findings[:3],
+            *([f"… and {len(findings) - 3} more: see `check {environment}`."] if len(findings) > 3 else []),
+        ]
+    )[:2900]
+
+
+def not_promoted(environment: str, earlier: str, command_text: str) -> str:
+    return (
+        f"`{environment}` takes only changes that already succeeded on `{earlier}` (policy `promote_from`), "
+        f"and these exact steps have not. Nothing was run. Run the same change on `{earlier}` first "
+        f"(e.g. `{command_text.replace(f' {environment}', f' {earlier}', 1)}`), then ask again."
+    )
+
+
+def promoted(earlier: str, request_id: int, finished_at: datetime) -> str:
+    return f"🪜 The same steps succeeded on `{earlier}` in request #{request_id} at {_when(finished_at)}."
 
 
 # --- writes: plans, approvals, runs -----------------------------------------------------------------

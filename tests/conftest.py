@@ -110,3 +110,8 @@ def run_in_project() -> RunInProject:
 def manage() -> RunInProject:
     """`manage(project, database_url, *args)` runs the project's manage.py; asserts nothing."""
     return lambda project, database_url, *args: _run_in_project(project, database_url, "manage.py", *args)
+
+
+# --- figures for scripts/fault-report (written only when MIGRABOT_FAULT_REPORT is set) ----------
+
+from fault_report import fault_report, module_fault_report, pytest_runtest_logreport  # noqa: E402,F401

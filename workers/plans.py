@@ -45,12 +45,29 @@ def plan_digest(request: Request, plan: dict[str, Any]) -> str:
         "verb": request.verb,
         "environment": request.environment,
         "args": request.args,
-        "steps": [
-            [step["app"], step["name"], step["backwards"], [op["description"] for op in step["operations"]]]
-            for step in plan["steps"]
-        ],
+        "steps": _steps(plan),
         "restore": plan.get("restore"),
     }
+    return _sha256(essence)
+
+
+def steps_digest(verb: str, plan: dict[str, Any]) -> str:
+    """The steps alone, the same on every environment: what promotion order compares.
+
+    No environment and no arguments: ``migrate staging`` and ``migrate prod media`` promote
+    each other when they run the same migrations with the same operations.
+    """
+    return _sha256({"verb": verb, "steps": _steps(plan)})
+
+
+def _steps(plan: dict[str, Any]) -> list[Any]:
+    return [
+        [step["app"], step["name"], step["backwards"], [op["description"] for op in step["operations"]]]
+        for step in plan["steps"]
+    ]
+
+
+def _sha256(essence: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(essence, sort_keys=True).encode()).hexdigest()
 
 

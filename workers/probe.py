@@ -2,11 +2,12 @@
 
 Usage (cwd = the target project's folder with manage.py, DJANGO_SETTINGS_MODULE set):
 
-    <target python> probe.py showmigrations [app ...]
+    <target python> probe.py showmigrations [--fingerprints] [app ...]
     <target python> probe.py plan [--fake] [app [migration]]
     <target python> probe.py migrate [--fake] [app [migration]]
     <target python> probe.py connection
     <target python> probe.py catalog
+    <target python> probe.py check
 
 It runs under the TARGET project's own interpreter, which has the target's Django
 and settings but not migrabot, so it is standalone: stdlib + Django only. The
@@ -16,7 +17,8 @@ shows is what `manage.py` would print for the same project and database.
 
 A refusal (bad app label or migration name, conflicting leaves, inconsistent
 history, an irreversible step in a rollback) prints {"refusal": "<text>"} and exits
-with REFUSAL_EXIT. `migrate` streams one JSON line per event and, when a migration
+with REFUSAL_EXIT (`check` reports conflicts and an inconsistent history instead of
+refusing: finding them is its job). `migrate` streams one JSON line per event and, when a migration
 raises, prints {"failed": {...}} last and exits with FAILED_EXIT. Anything else
 unexpected raises, leaving a traceback on stderr and another nonzero exit.
 """
@@ -26,8 +28,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import hashlib
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -78,8 +82,9 @@ def validate_app_labels(app_labels: list[str]) -> None:
         raise Refusal("\n".join(errors))
 
 
-def show_migrations(app_labels: list[str]) -> dict[str, Any]:
-    """Mirror `showmigrations --list` (Command.show_list) as data."""
+def show_migrations(app_labels: list[str], with_fingerprints: bool = False) -> dict[str, Any]:
+    """Mirror `showmigrations --list` (Command.show_list) as data; with every applied
+    migration's fingerprint, of all apps, if asked (the worker keeps a ledger of them)."""
     from django.db import DEFAULT_DB_ALIAS, connections
     from django.db.migrations.loader import MigrationLoader
     from django.db.migrations.recorder import MigrationRecorder
@@ -91,12 +96,13 @@ def show_migrations(app_labels: list[str]) -> dict[str, Any]:
         validate_app_labels(app_labels)
     else:
         app_labels = sorted(loader.migrated_apps)
-    return {
+    shown = {
         "apps": [
             {"app": label, "migrations": app_migrations(loader, recorded, label)}
             for label in app_labels
         ]
     }
+    return shown | ({"fingerprints": fingerprints(loader, recorded)} if with_fingerprints else {})
 
 
 def app_migrations(loader: Any, recorded: dict, app_label: str) -> list[dict[str, Any]]:
@@ -139,7 +145,7 @@ def plan(app_label: str | None, migration_name: str | None, fake: bool = False) 
         "tables": table_facts(executor.connection, touched),
         "sql": plan_sql(executor.loader, migration_plan),
         "fake": fake,
-    }
+    } | check_report(executor.loader)
 
 
 def load_plan(app_label: str | None, migration_name: str | None) -> tuple[Any, list[tuple[Any, bool]]]:
@@ -522,10 +528,163 @@ def catalog() -> dict[str, Any]:
     return {"apps": {label: sorted(found) for label, found in names.items()}}
 
 
+# --- hygiene: the workflow's rules (never edit or delete an applied migration, one order) ---
+#
+# Facts only; whether a file changed since it was applied needs the fingerprints seen
+# before, which the control plane keeps, so the worker compares them.
+
+
+def check() -> dict[str, Any]:
+    """`check`: like `plan`'s loader, but conflicts and an inconsistent history are reported."""
+    from django.db import DEFAULT_DB_ALIAS, connections
+    from django.db.migrations.loader import MigrationLoader
+
+    return check_report(MigrationLoader(connections[DEFAULT_DB_ALIAS], ignore_no_migrations=True))
+
+
+def check_report(loader: Any) -> dict[str, Any]:
+    from django.db.migrations.recorder import MigrationRecorder
+
+    recorded = MigrationRecorder(loader.connection).applied_migrations()
+    conflicts = loader.detect_conflicts()
+    return {
+        "fingerprints": fingerprints(loader, recorded),
+        "hygiene": {
+            "missing_files": missing_files(loader, recorded),
+            "conflicts": [
+                {"app": app, "names": sorted(names), "folder": migrations_folder(app)}
+                for app, names in sorted(conflicts.items())
+            ],
+            # makemigrations refuses to look for changes while leaves conflict; so do we.
+            "missing_migrations": [] if conflicts else model_changes(),
+            "prefix_clashes": prefix_clashes(loader),
+            "inconsistent": inconsistent_history(loader, recorded),
+        },
+    }
+
+
+def fingerprints(loader: Any, recorded: dict) -> list[dict[str, Any]]:
+    """Each applied migration with a file on disk: the file and its normalised sha256."""
+    found = []
+    for key, row in sorted(recorded.items()):
+        migration = loader.disk_migrations.get(key)
+        if migration is not None:
+            path = sys.modules[migration.__module__].__file__
+            found.append(
+                {"app": key[0], "name": key[1], "file": relative(path), "sha256": file_sha256(path),
+                 "applied_at": row.applied.isoformat() if row.applied else None}
+            )
+    return found
+
+
+def file_sha256(path: str) -> str:
+    """Line endings normalised to LF: a checkout with other line endings is not an edit."""
+    with open(path, "rb") as source:
+        content = source.read().replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return hashlib.sha256(content).hexdigest()
+
+
+def relative(path: str) -> str:
+    return os.path.relpath(path, os.getcwd())
+
+
+def migrations_folder(app_label: str) -> str:
+    """Where an app's migration files live (or would), relative to the project."""
+    import importlib
+
+    from django.apps import apps
+    from django.db.migrations.loader import MigrationLoader
+
+    module_name, _ = MigrationLoader.migrations_module(app_label)
+    try:
+        folder = list(importlib.import_module(module_name).__path__)[0]
+    except (ImportError, AttributeError, IndexError, TypeError):
+        folder = os.path.join(apps.get_app_config(app_label).path, "migrations")
+    return relative(folder)
+
+
+def missing_files(loader: Any, recorded: dict) -> list[dict[str, Any]]:
+    """Applied (recorded) migrations of installed apps whose file is gone.
+
+    Migrations replaced by a squashed one on disk are not missing: deleting them once
+    the squash is applied everywhere is Django's own squashing workflow.
+    """
+    from django.apps import apps
+
+    installed = {config.label for config in apps.get_app_configs()}
+    replaced = {key for squash in loader.replacements.values() for key in squash.replaces}
+    return [
+        {"app": app, "name": name, "file": os.path.join(migrations_folder(app), f"{name}.py"),
+         "applied_at": row.applied.isoformat() if row.applied else None}
+        for (app, name), row in sorted(recorded.items())
+        if app in installed and (app, name) not in loader.disk_migrations and (app, name) not in replaced
+    ]
+
+
+def model_changes() -> list[dict[str, Any]]:
+    """What `makemigrations --check --dry-run` detects, per app (same loader, same detector).
+
+    The base questioner answers without asking or exiting (the non-interactive one
+    calls sys.exit(3) on a NOT NULL field without a default).
+    """
+    from django.apps import apps
+    from django.db.migrations.autodetector import MigrationAutodetector
+    from django.db.migrations.loader import MigrationLoader
+    from django.db.migrations.questioner import MigrationQuestioner
+    from django.db.migrations.state import ProjectState
+
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    detector = MigrationAutodetector(
+        loader.project_state(), ProjectState.from_apps(apps), MigrationQuestioner(dry_run=True)
+    )
+    changes = detector.changes(graph=loader.graph)
+    return [
+        {"app": app, "folder": migrations_folder(app),
+         "operations": [operation.describe() for migration in found for operation in migration.operations]}
+        for app, found in sorted(changes.items())
+    ]
+
+
+def prefix_clashes(loader: Any) -> list[dict[str, Any]]:
+    """Migrations of one app sharing a number, a squashed one and those it replaces aside."""
+    replaced = {key for squash in loader.replacements.values() for key in squash.replaces}
+    groups: dict[tuple[str, int], list[str]] = {}
+    for app, name in sorted(loader.disk_migrations):
+        number = re.match(r"\d+", name)
+        if number and (app, name) not in replaced:
+            groups.setdefault((app, int(number.group())), []).append(name)
+    return [
+        {"app": app, "number": number, "names": names, "folder": migrations_folder(app)}
+        for (app, number), names in sorted(groups.items())
+        if len(names) > 1
+    ]
+
+
+def inconsistent_history(loader: Any, recorded: dict) -> list[dict[str, Any]]:
+    """Every applied migration recorded before its dependency: what Django's
+    check_consistent_history raises on, all of them rather than the first."""
+    found = []
+    for key in sorted(recorded):
+        if key not in loader.graph.nodes:
+            continue
+        for parent in sorted(loader.graph.node_map[key].parents):
+            dependency = parent.key
+            squash = loader.replacements.get(dependency)
+            if dependency in recorded or (squash and all(m in recorded for m in squash.replaces)):
+                continue
+            found.append(
+                {"app": key[0], "name": key[1], "dependency": {
+                    "app": dependency[0], "name": dependency[1],
+                    "file": os.path.join(migrations_folder(dependency[0]), f"{dependency[1]}.py")}}
+            )
+    return found
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="probe.py")
     commands = parser.add_subparsers(dest="command", required=True)
     show = commands.add_parser("showmigrations")
+    show.add_argument("--fingerprints", action="store_true")
     show.add_argument("app_labels", nargs="*")
     for name in ("plan", "migrate"):
         planned = commands.add_parser(name)
@@ -534,18 +693,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         planned.add_argument("migration_name", nargs="?")
     commands.add_parser("connection")
     commands.add_parser("catalog")
+    commands.add_parser("check")
     return parser.parse_args(argv)
 
 
 def run(args: argparse.Namespace, emit: Emit) -> dict[str, Any]:
     if args.command == "showmigrations":
-        return show_migrations(args.app_labels)
+        return show_migrations(args.app_labels, args.fingerprints)
     if args.command == "plan":
         return plan(args.app_label, args.migration_name, args.fake)
     if args.command == "migrate":
         return migrate(args.app_label, args.migration_name, args.fake, emit)
     if args.command == "connection":
         return connection_details()
+    if args.command == "check":
+        return check()
     return catalog()
 
 

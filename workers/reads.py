@@ -1,4 +1,4 @@
-"""The read-only verbs: ask the target, then say what it answered."""
+"""The read-only verbs: ask the target, then say what it answered (and keep the fingerprint ledger)."""
 
 from __future__ import annotations
 
@@ -6,21 +6,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot import cards
-from controlplane.models import Request, State
-from workers import djangotext
+from controlplane.models import State
+from workers import djangotext, hygiene
 from workers.job import Job
-from workers.target import Target
 
 
 @dataclass(frozen=True)
 class Outcome:
     result: dict[str, Any]
     message: cards.Message
-    listing: tuple[str, str]  # (file name, the same text manage.py would print)
+    listing: tuple[str, str] | None = None  # (file name, the same text manage.py would print)
 
 
-def showmigrations(target: Target, request: Request) -> Outcome:
-    result = target.probe("showmigrations", *request.args)
+def showmigrations(job: Job) -> Outcome:
+    request = job.request
+    result = hygiene.record(request.environment, job.target.probe("showmigrations", "--fingerprints", *request.args), actor=job.actor)
     return Outcome(
         result,
         cards.showmigrations_result(request.environment, result),
@@ -28,18 +28,27 @@ def showmigrations(target: Target, request: Request) -> Outcome:
     )
 
 
-def plan(target: Target, request: Request) -> Outcome:
-    result = target.probe("plan", *request.args)
+def plan(job: Job) -> Outcome:
+    request = job.request
+    result = job.target.probe("plan", *request.args)
+    findings = hygiene.review(request.environment, result, actor=job.actor)
     return Outcome(
-        result,
-        cards.plan_result(request.environment, result),
+        hygiene.stripped(result) | {"warnings": findings},
+        cards.plan_result(request.environment, result, findings),
         (f"plan-{request.environment}.txt", djangotext.plan_text(result)),
     )
 
 
-HANDLERS = {"showmigrations": showmigrations, "plan": plan}
+def check(job: Job) -> Outcome:
+    """The workflow's rules; conflicts and an inconsistent history are findings, not refusals."""
+    findings = hygiene.review(job.request.environment, job.target.probe("check"), actor=job.actor)
+    listing = (f"check-{job.request.environment}.txt", "\n\n".join(findings)) if len(findings) > cards.MAX_FINDINGS else None
+    return Outcome({"findings": findings}, cards.check_result(job.request.environment, findings), listing)
+
+
+HANDLERS = {"showmigrations": showmigrations, "plan": plan, "check": check}
 
 
 def run(job: Job) -> None:
-    outcome = HANDLERS[job.request.verb](job.target, job.request)
+    outcome = HANDLERS[job.request.verb](job)
     job.finish(State.SUCCEEDED, outcome.message, result=outcome.result, listing=outcome.listing)

@@ -20,11 +20,13 @@ from controlplane.errors import Refusal
 from controlplane.locks import lock_acquire, lock_release
 from controlplane.models import Backup, State
 from migrabot import messages
+from workers import hygiene
 from workers.backup import BackupError, restore_backup
 from workers.backups import back_up, target_database
+from workers.guards import guarded
 from workers.heartbeat import heartbeat
 from workers.job import Job
-from workers.plans import compute_plan, is_empty, plan_digest
+from workers.plans import compute_plan, is_empty, plan_digest, steps_digest
 from workers.target import MigrationFailed, Target
 
 MIGRATION_TIMEOUT_SECONDS = 6 * 60 * 60
@@ -33,10 +35,16 @@ MIGRATION_TIMEOUT_SECONDS = 6 * 60 * 60
 def prepare(job: Job) -> None:
     plan = compute_plan(job.target, job.request)
     if is_empty(plan):
-        job.finish(State.SUCCEEDED, cards.note(messages.nothing_to_do(job.request.command_text)), result=plan)
+        result = hygiene.record(job.environment.name, plan, actor=job.actor)
+        job.finish(State.SUCCEEDED, cards.note(messages.nothing_to_do(job.request.command_text)), result=result)
         return
+    plan = guarded(job, plan)
     policy = job.environment.policy
-    fields: dict[str, Any] = {"plan": plan, "plan_digest": plan_digest(job.request, plan)}
+    fields: dict[str, Any] = {
+        "plan": plan,
+        "plan_digest": plan_digest(job.request, plan),
+        "steps_digest": steps_digest(job.request.verb, plan),
+    }
     if not policy.needs_approval(job.request.verb):
         if job.move(from_states=[State.PLANNING], to=State.APPROVED, **fields):
             job.move(from_states=[State.APPROVED], to=State.BACKING_UP)
@@ -73,6 +81,7 @@ def _run_locked(job: Job) -> None:
     plan = compute_plan(job.target, job.request)
     if plan_digest(job.request, plan) != job.request.plan_digest:
         raise Refusal(messages.plan_changed_before_run(job.request.pk))
+    guarded(job, plan)  # a file may have been edited since the approval
     if job.request.verb != "migrate" or job.environment.policy.backup_before_migrate:
         try:
             backup = back_up(job)
@@ -105,7 +114,7 @@ def _migrate(job: Job) -> None:
         text = messages.migration_failed(failure.app, failure.name, failure.error, job.request.command_text)
         job.finish(State.FAILED, cards.note(text), error=f"{failure.app}.{failure.name}: {failure.error}")
         return
-    state = job.target.probe("showmigrations")
+    state = hygiene.record(job.environment.name, job.target.probe("showmigrations", "--fingerprints"), actor=job.actor)
     job.finish(State.SUCCEEDED, cards.run_result(job.request, result, state), result={"run": result, "state": state})
 
 
@@ -120,5 +129,5 @@ def _record(job: Job, event: dict[str, Any]) -> None:
 
 def _restore(job: Job, backup: Backup) -> None:
     restore_backup(target_database(job), Path(backup.path), backup.sha256)
-    state = job.target.probe("showmigrations")
+    state = hygiene.record(job.environment.name, job.target.probe("showmigrations", "--fingerprints"), actor=job.actor)
     job.finish(State.SUCCEEDED, cards.restored(job.request, backup, state), result={"restored": backup.pk, "state": state})

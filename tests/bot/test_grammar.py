@@ -24,6 +24,7 @@ from controlplane.errors import Refusal
         ("rollback prod marketplace 0002", "rollback", "prod", "marketplace", "0002"),
         ("fake dev media 0003", "fake", "dev", "media", "0003"),
         ("migrate dev", "migrate", "dev", None, None),
+        ("check prod", "check", "prod", None, None),
     ],
 )
 def test_parses_valid_commands(text: str, verb: str, env: str, app: str, migration: str) -> None:
@@ -49,7 +50,7 @@ def test_parses_ids_and_reasons(text: str, number: int | None, reason: str | Non
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("rollbak dev", "Unknown command `rollbak`. Valid commands: `help`, `envs`, `showmigrations`, `plan`, `migrate`, `rollback`,"),
+        ("rollbak dev", "Unknown command `rollbak`. Valid commands: `help`, `envs`, `showmigrations`, `plan`, `check`, `migrate`, `rollback`,"),
         ("rollback dev accounts", "Missing <migration>. Usage: `rollback <env> <app> <migration>`"),
         ("restore dev latest", "`latest` is not a valid backup-id"),
         ("lock dev", "Missing <reason>. Usage: `lock <env> <reason>`"),
@@ -57,6 +58,7 @@ def test_parses_ids_and_reasons(text: str, number: int | None, reason: str | Non
         ("cancel", "Missing <request-id>. Usage: `cancel <request-id>`"),
         ("status 12 13", "Unexpected extra arguments `13`"),
         ("showmigrations", "Missing <env>. Usage: `showmigrations <env> [app]`"),
+        ("check prod accounts", "Unexpected extra arguments `accounts`. Usage: `check <env>`"),
         ("showmigrations dev accounts extra", "Unexpected extra arguments `extra`. Usage: `showmigrations <env> [app]`"),
         ("plan dev a b c d", "Unexpected extra arguments `c`, `d`. Usage: `plan <env> [app] [migration]`"),
         ("plan Dev", "`Dev` is not a valid env"),

@@ -13,19 +13,28 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from fault_report import FaultReport
+from services import RedisServer, create_database, database_name, drop_database
 from slack_sdk import WebClient
 
 from bot.app import Bot, build_app
 from bot.server import BackgroundServer
+from controlplane.models import (
+    TERMINAL_STATES,
+    AuditEvent,
+    EnvironmentLock,
+    Request,
+    State,
+)
 from migrabot.config import Config, load_config
-from migrabot.conversation import Chat
-from services import RedisServer, create_database, database_name, drop_database
+from migrabot.conversation import SETTLED, Chat
 from slacklocal import SignedSender, SlackWebAPI
 from workers.celery_app import app as celery_app
 from workers.tasks import enqueue
@@ -78,7 +87,7 @@ class Stack:
     def start_worker(self) -> None:
         """Start a worker process (again, after a kill) and wait until it is ready."""
         self.worker = subprocess.Popen(
-            [sys.executable, "-m", "migrabot.cli", "worker", "--env", "lite", "--env", "pg"],
+            [sys.executable, "-m", "migrabot.cli", "worker", *(arg for env in self.config.environments for arg in ("--env", env))],
             env=self.worker_env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -113,14 +122,46 @@ class Stack:
             time.sleep(0.05)
 
 
+def tally_runs(after_id: int, report: FaultReport, settle_seconds: float = 30) -> None:
+    """For ``scripts/fault-report``: of the requests after ``after_id``, those that started running
+    more than once, and those lost (never settled: finished, or waiting for a person)."""
+    requests = Request.objects.filter(id__gt=after_id)
+    deadline = time.monotonic() + settle_seconds
+    while requests.exclude(state__in=SETTLED).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    runs = Counter(AuditEvent.objects.filter(request__in=requests, action="request.running").values_list("request_id", flat=True))
+    report.tally(requests=requests.count(), duplicate_runs=sum(n > 1 for n in runs.values()), lost=requests.exclude(state__in=SETTLED).count())
+
+
+def forget_open_work() -> None:
+    """Stacks of one test process share its control plane: close what earlier stacks left open
+    (their Slack stand-in and worker are gone), so sweeps here never act on it."""
+    Request.objects.exclude(state__in=TERMINAL_STATES).update(state=State.CANCELLED)
+    EnvironmentLock.objects.all().delete()
+
+
 @contextmanager
-def running_stack(folder: Path, *, redis_url: str, postgres_admin_url: str, project: Path = EXAMPLE_PROJECT) -> Iterator[Stack]:
-    """The whole system on ``project``: lite (SQLite, partly migrated) and pg (PostgreSQL, migrated)."""
+def running_stack(
+    folder: Path,
+    *,
+    redis_url: str,
+    postgres_admin_url: str,
+    project: Path = EXAMPLE_PROJECT,
+    config_text: str = CONFIG,
+    target_env: dict[str, str] | None = None,
+) -> Iterator[Stack]:
+    """The whole system on ``project``: lite (SQLite, partly migrated) and pg (PostgreSQL, migrated).
+
+    ``config_text`` may name more target variables; ``target_env`` gives their values, and may bring
+    its own ``E2E_PG_DATABASE_URL`` (the caller's database, left in place afterwards).
+    """
+    forget_open_work()
     config_file = folder / "migrabot.toml"
-    config_file.write_text(CONFIG.format(project=project, folder=folder))
+    config_file.write_text(config_text.format(project=project, folder=folder))
     config = load_config(config_file)
-    pg_url = create_database(postgres_admin_url)
-    target_env = {"E2E_LITE_DATABASE_URL": f"sqlite:///{folder / 'lite.sqlite3'}", "E2E_PG_DATABASE_URL": pg_url}
+    own_pg = "E2E_PG_DATABASE_URL" not in (target_env or {})
+    pg_url = create_database(postgres_admin_url) if own_pg else target_env["E2E_PG_DATABASE_URL"]
+    target_env = {"E2E_LITE_DATABASE_URL": f"sqlite:///{folder / 'lite.sqlite3'}", "E2E_PG_DATABASE_URL": pg_url} | (target_env or {})
     from workers.target import Target
 
     os.environ.update(target_env)
@@ -147,7 +188,8 @@ def running_stack(folder: Path, *, redis_url: str, postgres_admin_url: str, proj
         finally:
             bot.close()
             stack.stop_worker()
-            drop_database(postgres_admin_url, database_name(pg_url))
+            if own_pg:
+                drop_database(postgres_admin_url, database_name(pg_url))
 
 
 @pytest.fixture(scope="module")

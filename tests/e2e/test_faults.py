@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 import signal
+import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pytest
 from django.utils import timezone
+from e2e_stack import EXAMPLE_PROJECT, Stack, running_stack, tally_runs
+from fault_report import FaultReport
 from freezegun import freeze_time
+from services import RedisServer
 
 from bot.housekeeping import sweep
 from controlplane.locks import lock_current
 from controlplane.models import AuditEvent, Request, State
-from e2e_stack import EXAMPLE_PROJECT, Stack, running_stack
-from services import RedisServer
 from workers.target import Target
 
-pytestmark = pytest.mark.xdist_group("e2e")
 PAUSE_SECONDS = 8
 
 SLOW = '''"""Unapplying this takes a while (a long data migration, say)."""
@@ -73,7 +73,8 @@ def redis(redis_server: RedisServer) -> RedisServer:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, redis: RedisServer, postgres_admin_url: str) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, redis: RedisServer, postgres_admin_url: str, module_fault_report: FaultReport) -> Iterator[Stack]:
+    before = Request.objects.order_by("-id").values_list("id", flat=True).first() or 0
     folder = tmp_path_factory.mktemp("faults")
     project = Path(shutil.copytree(EXAMPLE_PROJECT, folder / "backend", ignore=shutil.ignore_patterns("__pycache__")))
     (project / "media/migrations/0005_slow_reverse.py").write_text(SLOW.format(pause=PAUSE_SECONDS))
@@ -81,6 +82,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis: RedisServer, postgres
     (project / "media/migrations/0007_guarded.py").write_text(GUARDED)
     with running_stack(folder, redis_url=redis.url, postgres_admin_url=postgres_admin_url, project=project) as stack:
         yield stack
+        tally_runs(before, module_fault_report)
 
 
 def manage(stack: Stack, env: str, *args: str) -> str:

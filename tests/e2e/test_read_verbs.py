@@ -8,14 +8,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from e2e_stack import Stack
 
 from controlplane.models import AuditEvent, Request
 from workers.target import Target
 from workers.tasks import enqueue
-
-from e2e_stack import Stack
-
-pytestmark = pytest.mark.xdist_group("e2e")  # one stack (worker process) per test process
 
 
 def manage(stack: Stack, env: str, *args: str) -> str:

@@ -6,22 +6,17 @@ backup failed). Real worker process, real Redis, real PostgreSQL and SQLite, rea
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 
-from datetime import timedelta
-
 import psycopg
-import pytest
 from django.utils import timezone
+from e2e_stack import Stack
 from freezegun import freeze_time
 
 from bot.housekeeping import sweep
-
 from controlplane.models import AuditEvent, Backup, Request
-from e2e_stack import Stack
 from workers.target import Target
-
-pytestmark = pytest.mark.xdist_group("e2e")
 
 
 def manage(stack: Stack, env: str, *args: str) -> str:

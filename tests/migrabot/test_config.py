@@ -74,3 +74,18 @@ def test_missing_file_and_bad_toml(folder: Path) -> None:
         load_config(write(folder, "[environments.dev"))
     with pytest.raises(ConfigError, match="define at least one environment"):
         load_config(write(folder, "[environments]\n"))
+
+
+def test_writes_wait_for_a_clean_check_by_default_only_in_production(folder: Path) -> None:
+    prod = VALID.replace("[environments.dev]", "[environments.dev]\nproduction = true")
+    assert load_config(write(folder, prod)).environments["dev"].refuses_writes_on_check_failure
+    assert not load_config(write(folder, VALID)).environments["dev"].refuses_writes_on_check_failure
+    relaxed = prod + "refuse_writes_on_check_failure = false\n"
+    assert not load_config(write(folder, relaxed)).environments["dev"].refuses_writes_on_check_failure
+
+
+@pytest.mark.parametrize("earlier", ["dev", "staging"])
+def test_promote_from_must_name_another_environment(folder: Path, earlier: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(write(folder, VALID + f'promote_from = "{earlier}"\n'))
+    assert "environment 'dev': policy.promote_from: must name another environment" in str(error.value)

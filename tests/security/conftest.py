@@ -1,0 +1,3 @@
+"""Security tests: see inprocess.py for the bot they talk to."""
+
+from inprocess import inproc  # noqa: F401 - a fixture, found by name
