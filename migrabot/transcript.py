@@ -6,6 +6,7 @@ import re
 import textwrap
 
 from migrabot.conversation import Chat
+from slacklocal.render import mrkdwn_to_text
 
 LINE = re.compile(r"^as\s+(?P<who>[A-Za-z0-9_]+)\s*:\s*(?P<said>.+)$")
 
@@ -25,7 +26,8 @@ def perform(chat: Chat, line: str, *, people: dict[str, str]) -> str:
         return f"?? {who} can type {chat.command} commands or 'click <button>', got: {said}"
     parts = [f"━━ {who}: {said}"]
     if exchange.ack:
-        parts.append(textwrap.indent(f"(only visible to you) {exchange.ack}", "   "))
+        ack = mrkdwn_to_text(exchange.ack, chat.names)  # as Slack shows it: @names, not <@U…>
+        parts.append(textwrap.indent(f"(only visible to you) {ack}", "   "))
     if exchange.thread:
         parts.append(textwrap.indent(exchange.thread, "   │ ", predicate=lambda _: True))
     return "\n".join(parts) + "\n"

@@ -1,0 +1,36 @@
+"""The README's first command: `migrabot local --script` runs the whole flow with no servers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = """\
+as alice: /migrate showmigrations staging media
+as alice: /migrate rollback dev marketplace 0005
+as bob: click approve
+as carol: /migrate history dev
+"""
+
+
+def test_local_script_shows_the_conversation(tmp_path: Path) -> None:
+    script = tmp_path / "demo.script"
+    script.write_text(SCRIPT)
+    local_only = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MIGRABOT_HOME", "MIGRABOT_BROKER_URL")}
+    result = subprocess.run(
+        [sys.executable, "-m", "migrabot.cli", "local", "--script", str(script), "--workdir", str(tmp_path / "work")],
+        cwd=ROOT,
+        env=local_only,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "━━ alice: /migrate showmigrations staging media" in out and "*staging*: 0 of 3 migrations applied" in out
+    assert "[Approve] [Deny]" in out and "✅ Approved by @bob" in out
+    assert "🗄️ Backup #1 recorded" in out and "↩️ unapplied `media.0004_banner`" in out
+    assert "#2 `rollback dev marketplace 0005_backfill_order_totals` — ✅ done · @alice" in out
