@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = """\
 as alice: /migrate showmigrations staging media
@@ -16,10 +19,18 @@ as carol: /migrate history dev
 """
 
 
-def test_local_script_shows_the_conversation(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgres"])
+def control_plane_url(request: pytest.FixtureRequest) -> str | None:
+    """The control plane on its embedded SQLite default, or on PostgreSQL via DATABASE_URL."""
+    return request.getfixturevalue("pg_database_url") if request.param == "postgres" else None
+
+
+def test_local_script_shows_the_conversation(tmp_path: Path, control_plane_url: str | None) -> None:
     script = tmp_path / "demo.script"
     script.write_text(SCRIPT)
     local_only = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MIGRABOT_HOME", "MIGRABOT_BROKER_URL")}
+    if control_plane_url:
+        local_only["DATABASE_URL"] = control_plane_url
     result = subprocess.run(
         [sys.executable, "-m", "migrabot.cli", "local", "--script", str(script), "--workdir", str(tmp_path / "work")],
         cwd=ROOT,
@@ -34,3 +45,6 @@ def test_local_script_shows_the_conversation(tmp_path: Path) -> None:
     assert "[Approve] [Deny]" in out and "✅ Approved by @bob" in out
     assert "🗄️ Backup #1 recorded" in out and "↩️ unapplied `media.0004_banner`" in out
     assert "#2 `rollback dev marketplace 0005_backfill_order_totals` — ✅ done · @alice" in out
+    if control_plane_url:  # the requests really live in PostgreSQL
+        with psycopg.connect(control_plane_url) as connection:
+            assert connection.execute("SELECT count(*) FROM controlplane_request").fetchone()[0] == 2  # showmigrations, rollback
