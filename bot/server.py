@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import io
 import threading
-from urllib.parse import parse_qsl
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
 from typing import Any
+from urllib.parse import parse_qsl
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
