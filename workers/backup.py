@@ -45,7 +45,12 @@ from typing import Any, NamedTuple
 import dj_database_url
 
 from controlplane.errors import MigrabotError
-from workers.backup_streams import COMPRESSOR, compress_output, feed_decompressed, sha256_of
+from workers.backup_streams import (
+    COMPRESSOR,
+    compress_output,
+    feed_decompressed,
+    sha256_of,
+)
 from workers.redact import redact
 
 LOCK_WAIT_TIMEOUT = "2min"

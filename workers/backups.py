@@ -5,12 +5,13 @@ from __future__ import annotations
 from controlplane import services
 from controlplane.models import Backup
 from workers.backup import Database, take_backup
+from workers.catalog import read
 from workers.job import Job
 
 
 def back_up(job: Job) -> Backup:
     """Back up the target's database, verified, and record it; ``BackupError`` stops the run."""
-    state = job.target.probe("showmigrations")
+    state = read(job.target, "showmigrations")
     backup = take_backup(target_database(job), job.environment.backup_dir, label=f"{job.environment.name}-request{job.request.pk}")
     return services.backup_record(request=job.request, backup=backup, migration_state=state, actor=job.actor)
 

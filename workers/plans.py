@@ -15,6 +15,7 @@ from typing import Any
 from controlplane.errors import Refusal
 from controlplane.models import Backup, Request
 from migrabot import messages
+from workers.catalog import read
 from workers.target import Target
 
 
@@ -22,7 +23,7 @@ def compute_plan(target: Target, request: Request) -> dict[str, Any]:
     if request.verb == "restore":
         return _restore_plan(request)
     fake = ["--fake"] if request.verb == "fake" else []
-    plan = target.probe("plan", *fake, *request.args)
+    plan = read(target, "plan", *fake, *request.args)
     steps = plan["steps"]
     if request.verb == "rollback":
         ahead = [step for step in steps if not step["backwards"]]

@@ -698,17 +698,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace, emit: Emit) -> dict[str, Any]:
-    if args.command == "showmigrations":
-        return show_migrations(args.app_labels, args.fingerprints)
-    if args.command == "plan":
-        return plan(args.app_label, args.migration_name, args.fake)
     if args.command == "migrate":
         return migrate(args.app_label, args.migration_name, args.fake, emit)
     if args.command == "connection":
         return connection_details()
-    if args.command == "check":
-        return check()
-    return catalog()
+    if args.command == "catalog":
+        return catalog()
+    return read(args) | {"catalog": catalog()["apps"]}
+
+
+def read(args: argparse.Namespace) -> dict[str, Any]:
+    """The reads, each also carrying the catalog: the bot learns of new migration files from
+    any read, not only when a worker starts."""
+    if args.command == "showmigrations":
+        return show_migrations(args.app_labels, args.fingerprints)
+    if args.command == "plan":
+        return plan(args.app_label, args.migration_name, args.fake)
+    return check()
 
 
 def line_writer(stream: TextIO) -> Emit:

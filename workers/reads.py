@@ -8,6 +8,7 @@ from typing import Any
 from bot import cards
 from controlplane.models import State
 from workers import djangotext, hygiene
+from workers.catalog import read
 from workers.job import Job
 
 
@@ -20,7 +21,7 @@ class Outcome:
 
 def showmigrations(job: Job) -> Outcome:
     request = job.request
-    result = hygiene.record(request.environment, job.target.probe("showmigrations", "--fingerprints", *request.args), actor=job.actor)
+    result = hygiene.record(request.environment, read(job.target, "showmigrations", "--fingerprints", *request.args), actor=job.actor)
     return Outcome(
         result,
         cards.showmigrations_result(request.environment, result),
@@ -30,7 +31,7 @@ def showmigrations(job: Job) -> Outcome:
 
 def plan(job: Job) -> Outcome:
     request = job.request
-    result = job.target.probe("plan", *request.args)
+    result = read(job.target, "plan", *request.args)
     findings = hygiene.review(request.environment, result, actor=job.actor)
     return Outcome(
         hygiene.stripped(result) | {"warnings": findings},
@@ -41,7 +42,7 @@ def plan(job: Job) -> Outcome:
 
 def check(job: Job) -> Outcome:
     """The workflow's rules; conflicts and an inconsistent history are findings, not refusals."""
-    findings = hygiene.review(job.request.environment, job.target.probe("check"), actor=job.actor)
+    findings = hygiene.review(job.request.environment, read(job.target, "check"), actor=job.actor)
     listing = (f"check-{job.request.environment}.txt", "\n\n".join(findings)) if len(findings) > cards.MAX_FINDINGS else None
     return Outcome({"findings": findings}, cards.check_result(job.request.environment, findings), listing)
 

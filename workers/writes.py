@@ -23,6 +23,7 @@ from migrabot import messages
 from workers import hygiene
 from workers.backup import BackupError, restore_backup
 from workers.backups import back_up, target_database
+from workers.catalog import read
 from workers.guards import guarded
 from workers.heartbeat import heartbeat
 from workers.job import Job
@@ -114,7 +115,7 @@ def _migrate(job: Job) -> None:
         text = messages.migration_failed(failure.app, failure.name, failure.error, job.request.command_text)
         job.finish(State.FAILED, cards.note(text), error=f"{failure.app}.{failure.name}: {failure.error}")
         return
-    state = hygiene.record(job.environment.name, job.target.probe("showmigrations", "--fingerprints"), actor=job.actor)
+    state = hygiene.record(job.environment.name, read(job.target, "showmigrations", "--fingerprints"), actor=job.actor)
     job.finish(State.SUCCEEDED, cards.run_result(job.request, result, state), result={"run": result, "state": state})
 
 
@@ -129,5 +130,5 @@ def _record(job: Job, event: dict[str, Any]) -> None:
 
 def _restore(job: Job, backup: Backup) -> None:
     restore_backup(target_database(job), Path(backup.path), backup.sha256)
-    state = hygiene.record(job.environment.name, job.target.probe("showmigrations", "--fingerprints"), actor=job.actor)
+    state = hygiene.record(job.environment.name, read(job.target, "showmigrations", "--fingerprints"), actor=job.actor)
     job.finish(State.SUCCEEDED, cards.restored(job.request, backup, state), result={"restored": backup.pk, "state": state})

@@ -212,3 +212,16 @@ def test_a_failed_rollback_says_which_migration_and_the_same_command_works_once_
     done = stack.chat.click("approve", user="U0BOB", request=again.request)
     assert done.request.state == State.SUCCEEDED, done.thread
     assert "[ ] 0007_guarded" in manage(stack, "lite", "showmigrations", "media")
+
+
+def test_a_migration_deployed_after_the_worker_started_is_known_after_a_read(stack: Stack) -> None:
+    folder = stack.config.environments["lite"].project / "media" / "migrations"
+    (folder / "0008_deployed_later.py").write_text(
+        QUICK.replace("0005_slow_reverse", "0007_guarded")
+    )
+    before = stack.chat.say("plan lite media 0008", user="U0ALICE")
+    assert "Cannot find a migration matching `0008` from app `media`" in before.ack
+    stack.chat.say("showmigrations lite media", user="U0ALICE")  # any read refreshes the catalog
+    after = stack.chat.say("plan lite media 0008", user="U0ALICE")
+    assert after.request is not None and after.request.state == State.SUCCEEDED
+    assert "apply `media.0008_deployed_later`" in after.thread
