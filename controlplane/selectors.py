@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controlplane.models import AuditEvent, Catalog, Request, State
+from controlplane.models import Catalog, Request, State
 
 
 def request_get(*, request_id: int) -> Request | None:
@@ -21,7 +21,3 @@ def request_succeeded_with_steps(*, environment: str, steps_digest: str) -> Requ
         .order_by("-updated_at")
         .first()
     )
-
-
-def audit_for_request(*, request_id: int) -> list[AuditEvent]:
-    return list(AuditEvent.objects.filter(request_id=request_id))

@@ -230,10 +230,6 @@ def plan_step(app: str, name: str, backwards: bool, operations: int, irreversibl
     return f"{arrow} `{app}.{name}` ({operations} operation{'s' if operations != 1 else ''}){warning}"
 
 
-def full_output(title: str) -> str:
-    return f"Full output of `{title}` attached."
-
-
 # --- hygiene: the workflow's rules, checked (`check`, and warnings on plans) ------------------------
 
 

@@ -37,6 +37,7 @@ from migrabot.config import Config, load_config
 from migrabot.conversation import SETTLED, Chat
 from slacklocal import SignedSender, SlackWebAPI
 from workers.celery_app import app as celery_app
+from workers.target import Target
 from workers.tasks import enqueue
 
 EXAMPLE_PROJECT = Path(__file__).resolve().parents[2] / "example" / "backend"
@@ -72,6 +73,9 @@ approvals = 1
 """
 
 
+STARTING_POINTS = {"lite": [("marketplace", "0004")], "pg": [()]}
+
+
 @dataclass
 class Stack:
     chat: Chat
@@ -79,6 +83,7 @@ class Stack:
     config: Config
     sender: SignedSender
     target_env: dict[str, str]  # the worker's target database URLs, by variable name
+    project: Path  # the target project both environments run
     worker_env: dict[str, str]
     bot: Bot
     worker: subprocess.Popen[str] | None = None
@@ -122,6 +127,11 @@ class Stack:
             time.sleep(0.05)
 
 
+def manage(stack: Stack, env: str, *args: str) -> str:
+    """``manage.py args…`` in an environment's target, as its worker would run it."""
+    return Target(stack.config.environments[env]).manage(*args).stdout
+
+
 def tally_runs(after_id: int, report: FaultReport, settle_seconds: float = 30) -> None:
     """For ``scripts/fault-report``: of the requests after ``after_id``, those that started running
     more than once, and those lost (never settled: finished, or waiting for a person)."""
@@ -149,11 +159,14 @@ def running_stack(
     project: Path = EXAMPLE_PROJECT,
     config_text: str = CONFIG,
     target_env: dict[str, str] | None = None,
+    starting_points: dict[str, list[tuple[str, ...]]] | None = None,
 ) -> Iterator[Stack]:
-    """The whole system on ``project``: lite (SQLite, partly migrated) and pg (PostgreSQL, migrated).
+    """The whole system on ``project``: by default lite (SQLite, partly migrated) and pg
+    (PostgreSQL, migrated).
 
-    ``config_text`` may name more target variables; ``target_env`` gives their values, and may bring
-    its own ``E2E_PG_DATABASE_URL`` (the caller's database, left in place afterwards).
+    ``config_text`` may name other environments and target variables; ``target_env`` gives their
+    values, and may bring its own ``E2E_PG_DATABASE_URL`` (the caller's database, left in place
+    afterwards). ``starting_points`` lists the ``migrate`` arguments that prepare each environment.
     """
     forget_open_work()
     config_file = folder / "migrabot.toml"
@@ -162,11 +175,10 @@ def running_stack(
     own_pg = "E2E_PG_DATABASE_URL" not in (target_env or {})
     pg_url = create_database(postgres_admin_url) if own_pg else target_env["E2E_PG_DATABASE_URL"]
     target_env = {"E2E_LITE_DATABASE_URL": f"sqlite:///{folder / 'lite.sqlite3'}", "E2E_PG_DATABASE_URL": pg_url} | (target_env or {})
-    from workers.target import Target
-
     os.environ.update(target_env)
-    Target(config.environments["lite"]).manage("migrate", "marketplace", "0004", "--noinput")
-    Target(config.environments["pg"]).manage("migrate", "--noinput")
+    for name, steps in (starting_points or STARTING_POINTS).items():
+        for step in steps:
+            Target(config.environments[name]).manage("migrate", *step, "--noinput")
 
     celery_app.conf.broker_url = redis_url
     with SlackWebAPI(BOT_TOKEN, users={u: {"name": n} for u, n in PEOPLE.items()}, usergroups=GROUPS) as api:
@@ -182,7 +194,7 @@ def running_stack(
             with BackgroundServer(bot.app) as server:
                 sender = SignedSender(server.url, SIGNING_SECRET, store=api.store, user_names=PEOPLE)
                 chat = Chat(sender=sender, store=api.store, command="/migrate", names=PEOPLE)
-                stack = Stack(chat, api, config, sender, target_env, worker_env, bot)
+                stack = Stack(chat, api, config, sender, target_env, project, worker_env, bot)
                 stack.start_worker()
                 yield stack
         finally:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from django.utils import timezone
-from e2e_stack import EXAMPLE_PROJECT, Stack, running_stack, tally_runs
+from e2e_stack import EXAMPLE_PROJECT, Stack, manage, running_stack, tally_runs
 from fault_report import FaultReport
 from freezegun import freeze_time
 from services import RedisServer
@@ -22,7 +22,6 @@ from services import RedisServer
 from bot.housekeeping import sweep
 from controlplane.locks import lock_current
 from controlplane.models import AuditEvent, Request, State
-from workers.target import Target
 
 PAUSE_SECONDS = 8
 
@@ -83,10 +82,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis: RedisServer, postgres
     with running_stack(folder, redis_url=redis.url, postgres_admin_url=postgres_admin_url, project=project) as stack:
         yield stack
         tally_runs(before, module_fault_report)
-
-
-def manage(stack: Stack, env: str, *args: str) -> str:
-    return Target(stack.config.environments[env]).manage(*args).stdout
 
 
 def approve_without_waiting(stack: Stack, request: Request, user: str = "U0BOB") -> None:

@@ -8,37 +8,15 @@ over several test processes, each with its own stack (with pytest 9, xdist's gro
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from e2e_stack import (
-    BOT_TOKEN,
-    EXAMPLE_PROJECT,
-    GROUPS,
-    PEOPLE,
-    SIGNING_SECRET,
-    forget_open_work,
-)
-from kombu import pools as kombu_pools
+from e2e_stack import EXAMPLE_PROJECT, Stack, manage, running_stack
 from services import RedisServer, create_database, database_name, drop_database
-from slack_sdk import WebClient
 
-from bot.app import build_app
-from bot.server import BackgroundServer
 from controlplane.models import Request
-from migrabot.config import Config, load_config
-from migrabot.conversation import Chat
-from slacklocal import SignedSender, SlackWebAPI
-from workers.celery_app import app as celery_app
-from workers.target import Target
-from workers.tasks import enqueue
 
 CONFIG = """
 [environments.staging]
@@ -66,91 +44,44 @@ promote_from = "staging"
 """
 
 
-@dataclass
-class HygieneStack:
-    chat: Chat
-    config: Config
-    project: Path  # the copy both environments run; tests edit its migrations
-
-    def manage(self, env: str, *args: str) -> str:
-        return Target(self.config.environments[env]).manage(*args).stdout
-
-
 @pytest.fixture(scope="module")
-def hygiene_stack(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, postgres_admin_url: str
-) -> Iterator[HygieneStack]:
-    forget_open_work()
+def hygiene_stack(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, postgres_admin_url: str) -> Iterator[Stack]:
+    """Staging (SQLite) and prod (PostgreSQL) on a private copy of the example project, both one
+    step behind: marketplace 0006 and media 0004 to go."""
     folder = tmp_path_factory.mktemp("hygiene")
     project = Path(shutil.copytree(EXAMPLE_PROJECT, folder / "backend", ignore=shutil.ignore_patterns("__pycache__", "*.sqlite3")))
-    (folder / "migrabot.toml").write_text(CONFIG.format(project=project, folder=folder))
-    config = load_config(folder / "migrabot.toml")
     pg_url = create_database(postgres_admin_url)
     target_env = {"HYGIENE_STAGING_DATABASE_URL": f"sqlite:///{folder / 'staging.sqlite3'}", "HYGIENE_PROD_DATABASE_URL": pg_url}
-    os.environ.update(target_env)
-    for name in ("staging", "prod"):  # both one step behind: marketplace 0006 and media 0004 to go
-        Target(config.environments[name]).manage("migrate", "marketplace", "0005", "--noinput")
-        Target(config.environments[name]).manage("migrate", "media", "0003", "--noinput")
-
-    # Forget connections to an earlier module's broker. Celery's pools live in kombu's global
-    # registry, keyed by broker URL: closing them without emptying it leaves a closed pool behind.
-    kombu_pools.reset()
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-    celery_app.conf.broker_url = redis_server.url
-    with SlackWebAPI(BOT_TOKEN, users={u: {"name": n} for u, n in PEOPLE.items()}, usergroups=GROUPS) as api:
-        worker = _start_worker(
-            os.environ
-            | {"MIGRABOT_CONFIG": str(folder / "migrabot.toml"), "MIGRABOT_BROKER_URL": redis_server.url,
-               "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": api.base_url, "PYTHONDONTWRITEBYTECODE": "1"}
-        )
-        bot = build_app(config=config, client=WebClient(token=BOT_TOKEN, base_url=api.base_url), signing_secret=SIGNING_SECRET, enqueue=enqueue)
-        try:
-            with BackgroundServer(bot.app) as server:
-                sender = SignedSender(server.url, SIGNING_SECRET, store=api.store, user_names=PEOPLE)
-                yield HygieneStack(Chat(sender=sender, store=api.store, command="/migrate", names=PEOPLE), config, project)
-        finally:
-            bot.close()
-            worker.terminate()
-            worker.wait(30)
-            drop_database(postgres_admin_url, database_name(pg_url))
+    behind = [("marketplace", "0005"), ("media", "0003")]
+    try:
+        with running_stack(
+            folder,
+            redis_url=redis_server.url,
+            postgres_admin_url=postgres_admin_url,
+            project=project,
+            config_text=CONFIG,
+            target_env=target_env | {"E2E_PG_DATABASE_URL": pg_url},
+            starting_points={"staging": behind, "prod": behind},
+        ) as stack:
+            yield stack
+    finally:
+        drop_database(postgres_admin_url, database_name(pg_url))
 
 
-def _start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "migrabot.cli", "worker", "--env", "staging", "--env", "prod"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    ready, log = threading.Event(), []
-
-    def follow() -> None:
-        assert worker.stdout is not None
-        for line in worker.stdout:
-            log.append(line)
-            if " ready." in line:
-                ready.set()
-
-    threading.Thread(target=follow, daemon=True).start()
-    if not ready.wait(60):
-        worker.kill()
-        raise RuntimeError("the worker did not start:\n" + "".join(log))
-    return worker
-
-
-def test_check_on_a_clean_environment_says_so_in_one_line(hygiene_stack: HygieneStack) -> None:
+def test_check_on_a_clean_environment_says_so_in_one_line(hygiene_stack: Stack) -> None:
     for env in ("staging", "prod"):
         checked = hygiene_stack.chat.say(f"check {env}", user="U0CAROL")
         assert checked.request is not None and checked.request.state == "succeeded", checked.thread
         assert f"✅ *{env}*: no edited or missing applied migrations, no conflicts" in checked.thread
 
 
-def test_production_takes_only_what_succeeded_on_staging_first(hygiene_stack: HygieneStack) -> None:
+def test_production_takes_only_what_succeeded_on_staging_first(hygiene_stack: Stack) -> None:
     chat = hygiene_stack.chat
     early = chat.say("migrate prod", user="U0ALICE")
     assert early.request is not None and early.request.state == "refused"
     assert "`prod` takes only changes that already succeeded on `staging` (policy `promote_from`)" in early.thread
     assert "(e.g. `migrate staging`)" in early.thread
-    assert "[ ] 0004_banner" in hygiene_stack.manage("prod", "showmigrations", "media")
+    assert "[ ] 0004_banner" in manage(hygiene_stack, "prod", "showmigrations", "media")
 
     staged = chat.say("migrate staging", user="U0ALICE")
     assert staged.request is not None and staged.request.state == "succeeded", staged.thread
@@ -160,15 +91,15 @@ def test_production_takes_only_what_succeeded_on_staging_first(hygiene_stack: Hy
     assert f"🪜 The same steps succeeded on `staging` in request #{staged.request.pk} at" in asked.thread
     done = chat.click("approve", user="U0BOB", request=asked.request)
     assert done.request is not None and done.request.state == "succeeded", done.thread
-    assert "[X] 0004_banner" in hygiene_stack.manage("prod", "showmigrations", "media")
+    assert "[X] 0004_banner" in manage(hygiene_stack, "prod", "showmigrations", "media")
 
 
 @pytest.fixture
-def broken_rules(hygiene_stack: HygieneStack) -> Iterator[HygieneStack]:
+def broken_rules(hygiene_stack: Stack) -> Iterator[Stack]:
     """Both environments fully migrated and seen by the bot, then an applied migration edited and a
     model changed without a migration; the files are put back afterwards."""
     for env in ("staging", "prod"):
-        hygiene_stack.manage(env, "migrate", "--noinput")
+        manage(hygiene_stack, env, "migrate", "--noinput")
         hygiene_stack.chat.say(f"showmigrations {env}", user="U0CAROL")  # the ledger sees them applied
     banner = hygiene_stack.project / "media" / "migrations" / "0004_banner.py"
     models = hygiene_stack.project / "accounts" / "models.py"
@@ -182,7 +113,7 @@ def broken_rules(hygiene_stack: HygieneStack) -> Iterator[HygieneStack]:
             path.write_text(text)
 
 
-def test_check_and_plans_name_what_breaks_the_rules_and_production_refuses_writes(broken_rules: HygieneStack) -> None:
+def test_check_and_plans_name_what_breaks_the_rules_and_production_refuses_writes(broken_rules: Stack) -> None:
     chat = broken_rules.chat
     checked = chat.say("check staging", user="U0CAROL")
     assert checked.request is not None and checked.request.state == "succeeded", checked.thread
@@ -203,10 +134,10 @@ def test_check_and_plans_name_what_breaks_the_rules_and_production_refuses_write
     assert thread.index("⚠️ `check staging` finds 2 problems") < thread.index("↩️ unapply `media.0004_banner`") < thread.index("[Approve]")
     chat.click("deny", user="U0BOB", request=write.request)
 
-    before = broken_rules.manage("prod", "showmigrations", "--list")
+    before = manage(broken_rules, "prod", "showmigrations", "--list")
     refused = chat.say("rollback prod media 0003", user="U0ALICE")
     assert refused.request is not None and refused.request.state == "refused", refused.thread
     assert "`prod` refuses writes while `check prod` finds problems (policy `refuse_writes_on_check_failure`)" in refused.thread
     assert "`prod` · `media.0004_banner` (`media/migrations/0004_banner.py`) changed after it was applied" in refused.thread
-    assert broken_rules.manage("prod", "showmigrations", "--list") == before
+    assert manage(broken_rules, "prod", "showmigrations", "--list") == before
     assert Request.objects.get(pk=refused.request.pk).plan is None, "nothing was offered for approval"

@@ -8,15 +8,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from e2e_stack import Stack
+from e2e_stack import Stack, manage
 
 from controlplane.models import AuditEvent, Request
-from workers.target import Target
 from workers.tasks import enqueue
-
-
-def manage(stack: Stack, env: str, *args: str) -> str:
-    return Target(stack.config.environments[env]).manage(*args).stdout
 
 
 def attached_text(stack: Stack, request: Request) -> str:

@@ -11,16 +11,11 @@ from pathlib import Path
 
 import psycopg
 from django.utils import timezone
-from e2e_stack import Stack
+from e2e_stack import Stack, manage
 from freezegun import freeze_time
 
 from bot.housekeeping import sweep
 from controlplane.models import AuditEvent, Backup, Request
-from workers.target import Target
-
-
-def manage(stack: Stack, env: str, *args: str) -> str:
-    return Target(stack.config.environments[env]).manage(*args).stdout
 
 
 def fully_migrated(stack: Stack, env: str) -> None:
