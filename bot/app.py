@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import close_old_connections
 from slack_bolt import App
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
 from bot.directory import Directory
@@ -22,8 +24,15 @@ class Bot:
     app: App
     followup: FollowUp
     housekeeper: Housekeeper
+    directory: Directory
+
+    def start(self) -> None:
+        """Start the background chores in the process that serves Slack (after any fork)."""
+        self.directory.start()
+        self.housekeeper.start()
 
     def close(self) -> None:
+        self.directory.stop()
         self.housekeeper.stop()
         self.followup.shutdown()
 
@@ -36,18 +45,23 @@ def build_app(
     enqueue: Enqueue,
     directory: Directory | None = None,
 ) -> Bot:
+    """The app with its listeners; nothing runs in the background until ``Bot.start``."""
     # process_before_response: the listener only parses and writes a row, so answering once it
-    # returns costs ~0.1 ms instead of the default runner's step-wise wait (~10 ms).
-    app = App(client=client, signing_secret=signing_secret, process_before_response=True)
+    # returns costs ~0.1 ms instead of the default runner's step-wise wait (~10 ms). The bot token
+    # is authorized as it is, with no auth.test (Bolt calls it at start, or at the first request):
+    # the bot starts and acks while Slack is unreachable, and its posts catch up when it answers.
+    app = App(
+        client=WebClient(base_url=client.base_url, timeout=client.timeout),
+        authorize=_bot_token(client.token or ""),
+        signing_secret=signing_secret,
+        process_before_response=True,
+    )
     app.middleware(_close_connections)
-    directory = directory or Directory(client, groups=_policy_groups(config))
-    directory.start()
+    directory = directory or Directory(client, groups=_policy_groups(config), **_directory_timing())
     followup = FollowUp(config=config, notifier=Notifier(client, config.slash_command), enqueue=enqueue)
     commands.register(app, config=config, directory=directory, followup=followup)
     actions.register(app, config=config, directory=directory, followup=followup)
-    housekeeper = Housekeeper(followup)
-    housekeeper.start()
-    return Bot(app, followup, housekeeper)
+    return Bot(app, followup, Housekeeper(followup), directory)
 
 
 def _close_connections(next: Callable[[], None]) -> None:
@@ -56,6 +70,19 @@ def _close_connections(next: Callable[[], None]) -> None:
         next()
     finally:
         close_old_connections()
+
+
+def _bot_token(token: str) -> Callable[..., AuthorizeResult]:
+    def authorize(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, bot_token=token)
+
+    return authorize
+
+
+def _directory_timing() -> dict[str, float]:
+    """``MIGRABOT_GROUP_REFRESH_SECONDS`` and ``MIGRABOT_GROUP_MAX_AGE_SECONDS``, where set."""
+    names = {"refresh_seconds": "MIGRABOT_GROUP_REFRESH_SECONDS", "max_age_seconds": "MIGRABOT_GROUP_MAX_AGE_SECONDS"}
+    return {key: float(os.environ[name]) for key, name in names.items() if os.environ.get(name)}
 
 
 def _policy_groups(config: Config) -> set[str]:

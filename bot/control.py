@@ -44,8 +44,8 @@ def answer(verb: str, *, config: Config, user: str, env: str | None, number: int
         return Answer(messages.cancelled(cancelled.pk), changed=cancelled)
     if verb == "lock":
         assert env is not None and reason is not None
-        acquired, lock = lock_acquire(environment=env, holder=f"user:{user}", reason=reason, ttl=None)
-        if not acquired:
+        token, lock = lock_acquire(environment=env, holder=f"user:{user}", reason=reason, ttl=None)
+        if token is None:
             raise Refusal(messages.locked(env, lock.holder, lock.reason, lock.acquired_at))
         return Answer(messages.lock_taken(env), announce=messages.lock_announced(env, user, reason))
     assert verb == "unlock" and env is not None
@@ -54,7 +54,7 @@ def answer(verb: str, *, config: Config, user: str, env: str | None, number: int
         raise Refusal(messages.not_locked(env))
     if not lock.holder.startswith("user:"):
         raise Refusal(messages.locked(env, lock.holder, lock.reason, lock.acquired_at))
-    lock_release(environment=env, holder=lock.holder, actor=user)
+    lock_release(environment=env, token=lock.token, actor=user)
     return Answer(messages.lock_lifted(env), announce=messages.unlock_announced(env, user))
 
 

@@ -1,5 +1,6 @@
 """Periodic chores of the bot process: close approval windows that ran out, send requests the
-broker never got, and report runs whose worker vanished (see ``controlplane.recovery``)."""
+broker never got, and report work whose worker vanished (``controlplane.recovery`` has the table
+of who moves each state on, and when the sweep takes over)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from django.db import close_old_connections
 from bot import cards
 from bot.followup import FollowUp
 from controlplane.approvals import request_expire_due
-from controlplane.recovery import request_interrupt_orphans, requests_to_enqueue
+from controlplane.recovery import request_fail_abandoned, request_interrupt_orphans, requests_to_enqueue
 from migrabot import messages
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,9 @@ def sweep(followup: FollowUp, **resend: timedelta) -> None:
         followup.show_outcome(request)
     for request in requests_to_enqueue(environments=environments, **resend):
         followup.enqueue(request)
+    for request in request_fail_abandoned(environments=environments):
+        followup.notifier.reply(request, cards.note(messages.abandoned(request.pk, request.error)))
+        followup.notifier.update_card(request)
     for request in request_interrupt_orphans(environments=environments):
         known = request.result or {}
         text = messages.interrupted(request.pk, known.get("unapplied", []), known.get("applied", []))

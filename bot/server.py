@@ -1,15 +1,27 @@
 """Serving the Bolt app over HTTP: gunicorn in production, a threaded server for local mode and tests.
 
-Before Bolt sees a request, its body is bounded: Slack's largest posts (a button click carries the
-clicked message, at most 50 blocks) stay well under ``MAX_BODY_BYTES``; a longer body is answered
-413 without being read, and one that is not UTF-8 (Bolt would fail decoding it) 400; a request
-timestamp that is not a number (Bolt would fail reading it) 401. Signatures and the five-minute
-replay window are Bolt's checks, after these.
+Two gates stand before Bolt. ``bounded`` checks the envelope: a body longer than
+``MAX_BODY_BYTES`` (Slack's largest posts, a click carrying a 50-block message, stay well under)
+is answered 413 unread, one that is not UTF-8 400, a timestamp or signature header not in Slack's
+form (ASCII digits; ``v0=`` and 64 hex digits) 401 — Bolt would fail with a 500 reading them.
+``_SlackDoor`` then reads the body as the two shapes Slack sends this bot, a slash command form or
+a ``block_actions`` payload, copied field by field with the types Slack uses, so neither Bolt nor
+a listener ever meets an unexpected shape. Signatures and the five-minute replay window are
+Bolt's checks, run on the raw body.
+
+Who is told what: a request rejected before its signature is checked (a bad envelope, a bad
+signature, a stale timestamp) is answered 4xx and logged, never audited — unauthenticated traffic
+must not be able to fill the system of record. A signed request is always answered and, when it is
+not something the bot takes (malformed, or no listener for it), answered 400/404 and audited as
+``input.refused``; the listeners audit their own refusals.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import logging
+import re
 import threading
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
@@ -17,13 +29,31 @@ from typing import Any
 from urllib.parse import parse_qsl
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from django.db import close_old_connections
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.request.internals import build_context
 
+from bot.refusals import audit_refusal
+
+log = logging.getLogger(__name__)
+
 EVENTS_PATH = "/slack/events"
 MAX_BODY_BYTES = 1024 * 1024
+# Explicit ASCII classes: ``str.isdigit`` and ``int`` accept "²" or "٣", which Bolt then fails on.
+_DIGITS = re.compile(r"[0-9]{1,12}")  # a Content-Length or a request timestamp
+_SIGNATURE = re.compile(r"(v0=[0-9a-f]{64})?")
+_USER_ID = re.compile(r"[UW][A-Z0-9]{1,31}")
+_CHANNEL_ID = re.compile(r"[CDG][A-Z0-9]{1,31}")
+_TRIGGER_ID = re.compile(r"[A-Za-z0-9._-]{1,255}")
+# What Slack sends with a slash command and with a click; every other field is dropped unread.
+_COMMAND_FIELDS = (
+    "token", "team_id", "team_domain", "enterprise_id", "enterprise_name", "channel_id", "channel_name",
+    "user_id", "user_name", "command", "text", "api_app_id", "is_enterprise_install", "response_url", "trigger_id",
+)  # fmt: skip
+_CLICK_FIELDS = ("api_app_id", "token", "trigger_id", "response_url")
+_ACTION_FIELDS = ("type", "action_id", "block_id", "value", "action_ts")
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
@@ -53,33 +83,112 @@ class BackgroundServer:
 
 
 def slack_wsgi(app: App) -> Callable[..., Iterable[bytes]]:
-    return bounded(_FormSafeHandler(app, path=EVENTS_PATH))
+    return bounded(_SlackDoor(app, path=EVENTS_PATH))
 
 
-class _FormSafeHandler(SlackRequestHandler):
-    """Bolt reads any form body containing the word "payload" as an interactive payload, so a
-    slash command like ``lock prod payload fix`` would be answered 404. Such a body is parsed
-    again here as the plain form it is; the raw body, and so the signature check, is untouched."""
+class Malformed(ValueError):
+    """A body that is not one Slack sends this bot; the text says what is wrong with it."""
+
+
+def slack_body(raw: str) -> dict[str, Any]:
+    """The body as this bot takes it, or ``Malformed``. Parsed as a form whatever its content type:
+    Slack posts commands and clicks form-encoded (a command whose text holds the word "payload" is
+    still a command, which Bolt's own parser gets wrong)."""
+    form = dict(parse_qsl(raw, keep_blank_values=True))
+    if "payload" in form:
+        return _click(form["payload"])
+    if "ssl_check" in form:  # Slack's periodic certificate check, answered by Bolt
+        return {key: form[key] for key in ("ssl_check", "token") if key in form}
+    body = {key: form[key] for key in _COMMAND_FIELDS if key in form}
+    if not body.get("command", "").startswith("/"):
+        raise Malformed("neither a slash command nor a button click")
+    _check(body.get("user_id"), _USER_ID, "user")
+    _check(body.get("channel_id"), _CHANNEL_ID, "channel")
+    if "trigger_id" in body:
+        _check(body["trigger_id"], _TRIGGER_ID, "trigger_id")
+    return body
+
+
+def _click(text: str) -> dict[str, Any]:
+    try:
+        payload = json.loads(text)
+    except Exception:  # noqa: BLE001 - ValueError, RecursionError for deep nesting: any failure is a bad payload
+        raise Malformed("the payload is not JSON") from None
+    if not isinstance(payload, dict) or payload.get("type") != "block_actions":
+        raise Malformed("neither a slash command nor a button click")
+    actions = payload.get("actions")
+    if not isinstance(actions, list) or not actions or not all(isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions):
+        raise Malformed("a click without its action")
+    user, channel = _strings(payload.get("user"), ("id", "username", "name", "team_id")), _strings(payload.get("channel"), ("id", "name"))
+    _check(user.get("id"), _USER_ID, "user")
+    _check(channel.get("id"), _CHANNEL_ID, "channel")
+    return {
+        "type": "block_actions",
+        "user": user,
+        "channel": channel,
+        "team": _strings(payload.get("team"), ("id", "domain")),
+        "container": _strings(payload.get("container"), ("type", "message_ts", "channel_id", "thread_ts")),
+        "actions": [_strings(action, _ACTION_FIELDS) for action in actions],
+        **_strings(payload, _CLICK_FIELDS),
+    }
+
+
+def _strings(source: object, keys: Iterable[str]) -> dict[str, str]:
+    """The string fields among ``keys`` of ``source`` (nothing if it is not an object)."""
+    if not isinstance(source, dict):
+        return {}
+    return {key: source[key] for key in keys if isinstance(source.get(key), str)}
+
+
+def _check(value: object, pattern: re.Pattern[str], name: str) -> None:
+    if not (isinstance(value, str) and pattern.fullmatch(value)):
+        raise Malformed(f"no valid {name} id")
+
+
+class _SlackDoor(SlackRequestHandler):
+    """Bolt behind ``slack_body``: Bolt checks the signature on the raw body but only ever sees the
+    parsed body, and a signed request that no listener takes is audited (see the module's doc)."""
 
     def dispatch(self, request: WsgiHttpRequest) -> BoltResponse:
-        bolt_request = BoltRequest(body=request.get_body(), query=request.query_string, headers=request.get_headers())
-        if not bolt_request.body and bolt_request.raw_body:
-            form = dict(parse_qsl(bolt_request.raw_body, keep_blank_values=True))
-            if "command" in form and "payload" not in form:
-                bolt_request.body = form
-                bolt_request.context = build_context(BoltContext({}), form)
-        return self.app.dispatch(bolt_request)
+        raw = request.get_body()
+        try:
+            body, problem = slack_body(raw), ""
+        except Malformed as error:
+            body, problem = {}, str(error)  # an empty body, which no listener takes
+        bolt_request = BoltRequest(body="", query=request.query_string, headers=request.get_headers())
+        bolt_request.raw_body, bolt_request.body = raw, body
+        bolt_request.context = build_context(BoltContext({}), body)
+        response = self.app.dispatch(bolt_request)
+        if response.status != 404:  # Bolt's answer when it verified the request but no listener matched
+            return response
+        reason = problem or "not a command or button this bot takes"
+        try:
+            audit_refusal(actor=_actor(body), action="input.refused", reason=reason, kind=_kind(body))
+        finally:
+            close_old_connections()  # this thread is outside Bolt's middleware, which does it otherwise
+        return BoltResponse(status=400 if problem else 404, body=reason)
+
+
+def _actor(body: dict[str, Any]) -> str:
+    return str(body.get("user_id") or body.get("user", {}).get("id") or "unknown")
+
+
+def _kind(body: dict[str, Any]) -> str:
+    """What was asked for, for the audit trail: the command or the clicked action, cut short."""
+    if "actions" in body:
+        return f"{body['type']}:{body['actions'][0]['action_id']}"[:100]
+    return str(body.get("command", ""))[:100]
 
 
 def bounded(handler: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
-    """The WSGI ``handler`` behind a size and encoding check of the request body."""
+    """The WSGI ``handler`` behind a check of the envelope: headers, body size and encoding."""
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = -1
-        if not environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "0").isdigit():
+        announced = environ.get("CONTENT_LENGTH") or "0"
+        length = int(announced) if _DIGITS.fullmatch(announced) else -1
+        if not _DIGITS.fullmatch(environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "0")) or not _SIGNATURE.fullmatch(
+            environ.get("HTTP_X_SLACK_SIGNATURE", "")
+        ):
             return _refuse(start_response, "401 Unauthorized", "invalid request")
         if length > MAX_BODY_BYTES:
             return _refuse(start_response, "413 Content Too Large", f"at most {MAX_BODY_BYTES} bytes")
@@ -91,25 +200,33 @@ def bounded(handler: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[b
         if length < 0:
             return _refuse(start_response, "400 Bad Request", "bad request body")
         environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(length)
         return handler(environ, start_response)
 
     return application
 
 
 def _refuse(start_response: Callable[..., Any], status: str, text: str) -> list[bytes]:
+    log.info("request.rejected status=%r", status)
     data = text.encode()
     start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(data)))])
     return [data]
 
 
-def serve_with_gunicorn(application: Any, *, bind: str, workers: int = 1, threads: int = 8) -> None:
+def serve_with_gunicorn(
+    application: Any, *, bind: str, workers: int = 1, threads: int = 8, post_fork: Callable[[], None] | None = None
+) -> None:
     """Production HTTP for a WSGI app. One process for the bot (its follow-up pool and group
-    cache live in it), threads for concurrency."""
+    cache live in it), threads for concurrency; ``post_fork`` runs in each serving process."""
     from gunicorn.app.base import BaseApplication
+
+    settings: dict[str, Any] = {"bind": bind, "workers": workers, "threads": threads}
+    if post_fork is not None:
+        settings["post_fork"] = lambda server, worker: post_fork()
 
     class _Gunicorn(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            for key, value in {"bind": bind, "workers": workers, "threads": threads}.items():
+            for key, value in settings.items():
                 self.cfg.set(key, value)
 
         def load(self) -> Any:

@@ -22,7 +22,9 @@ def run_bot(config: Config, *, bind: str) -> int:
     if app_token:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+        bot.start()
         SocketModeHandler(bot.app, app_token).start()
     else:
-        serve_with_gunicorn(slack_wsgi(bot.app), bind=bind)
+        # Threads do not survive gunicorn's fork: the chores start in the worker that serves.
+        serve_with_gunicorn(slack_wsgi(bot.app), bind=bind, post_fork=bot.start)
     return 0

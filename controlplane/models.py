@@ -51,6 +51,9 @@ class Request(models.Model):
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
+    # While a worker carries the request out, its heartbeat keeps this in the future; once it
+    # lapses the sweep takes over (see ``controlplane.recovery`` for who moves each state on).
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     # What an approver approves: the plan as shown, and its digest, which the run must match.
     plan = models.JSONField(null=True, blank=True)
     plan_digest = models.CharField(max_length=64, blank=True)
@@ -144,6 +147,9 @@ class EnvironmentLock(models.Model):
 
     environment = models.CharField(max_length=32, primary_key=True)
     holder = models.CharField(max_length=64)
+    # One per acquisition: only the acquirer, who alone knows it, can renew or release the lock.
+    # Two copies of one run (a redelivered task) share a holder name, never a token.
+    token = models.CharField(max_length=64, unique=True)
     request = models.ForeignKey(Request, null=True, blank=True, on_delete=models.PROTECT)
     reason = models.TextField()
     acquired_at = models.DateTimeField()

@@ -7,12 +7,13 @@ first wins and everyone else gets ``None``, so a redelivered task or a double cl
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from controlplane.models import AuditEvent, Backup, Catalog, Request, State
+from controlplane.models import TERMINAL_STATES, AuditEvent, Backup, Catalog, Request, State
 
 if TYPE_CHECKING:
     from workers.backup import Backup as BackupFile
@@ -93,6 +94,24 @@ def request_transition(
         request = Request.objects.get(pk=request_id)
         audit_record(actor=actor, action=action, request=request, state=str(to), **detail)
     return request
+
+
+#: How long a worker's claim on a request lives without a heartbeat before the sweep takes over.
+LEASE_TTL = timedelta(seconds=90)
+
+
+def lease_until() -> datetime:
+    """The expiry a claim or heartbeat gives a request's lease (set in the claiming update)."""
+    return timezone.now() + LEASE_TTL
+
+
+def request_renew_lease(*, request_id: int) -> bool:
+    """The worker carrying out a request is alive; False if the request is no longer open."""
+    return bool(
+        Request.objects.filter(pk=request_id)
+        .exclude(state__in=TERMINAL_STATES)
+        .update(lease_expires_at=lease_until())
+    )
 
 
 def request_set_plan_message(*, request_id: int, ts: str) -> None:

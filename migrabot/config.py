@@ -11,16 +11,21 @@ from __future__ import annotations
 import os
 import sys
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from workers.redact import MIN_SECRET_LENGTH, url_password
 
 # "*" is everyone; U…/W… are Slack user ids; S… are user group ids.
 Principal = Annotated[str, StringConstraints(pattern=r"^(\*|[UWS][A-Z0-9]{2,})$")]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
 EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 WriteVerb = Literal["migrate", "rollback", "fake", "restore"]
+#: The verbs that change a target database; every other verb a worker runs only reads.
+WRITE_VERBS: frozenset[str] = frozenset(get_args(WriteVerb))
 
 #: Verbs whose approval no policy can waive (the product's core promise).
 ALWAYS_APPROVED: frozenset[str] = frozenset({"rollback", "fake", "restore"})
@@ -82,6 +87,24 @@ class Environment(_Strict):
     def target_environ(self, source: os._Environ[str] | dict[str, str] = os.environ) -> dict[str, str]:
         """The target's extra variables, read now from the worker's environment by name."""
         return {target: source[name] for target, name in self.env.items() if name in source}
+
+    def check_secrets(self, source: Mapping[str, str] = os.environ) -> None:
+        """Refuse target variables too short for redaction to mask; a worker calls this at start-up.
+
+        Every value a target is given counts as a secret, and so does the password in a URL value.
+        Only the variables that are set are checked; the message names them, never their values.
+        """
+        problems = []
+        for target, name in self.env.items():
+            value = source.get(name, "")
+            for part, secret in (("", value), (" (the password in its URL)", url_password(value))):
+                if 0 < len(secret) < MIN_SECRET_LENGTH:
+                    problems.append(
+                        f"environment '{self.name}': variable {name} (for {target}) holds a secret shorter than "
+                        f"{MIN_SECRET_LENGTH} characters{part}, which could not be masked in messages and logs: use a longer one"
+                    )
+        if problems:
+            raise ConfigError("\n".join(problems))
 
 
 class Config(_Strict):

@@ -83,6 +83,7 @@ def local_stack(folder: Path, config: Config) -> Iterator[LocalStack]:
         _start_worker(celery_app, [env.celery_queue for env in config.environments.values()])
         client = WebClient(token=BOT_TOKEN, base_url=api.base_url)
         bot = build_app(config=config, client=client, signing_secret=SIGNING_SECRET, enqueue=enqueue)
+        bot.start()
         with BackgroundServer(bot.app) as server:
             sender = SignedSender(server.url, SIGNING_SECRET, store=api.store, user_names=NAMES)
             chat = Chat(sender=sender, store=api.store, command=config.slash_command, names=NAMES)

@@ -2,6 +2,11 @@
 
 Refusals say what was wrong and what to type instead, naming the valid choices, the way Django's
 own errors tell you the next command.
+
+Text that is not ours — what someone typed (words, reasons, a request's command text) and the text
+of an error — goes through ``escaped`` (or ``_typed``, which also escapes) wherever it is
+interpolated, so it can never be Slack markup: a lock reason ``<!channel>`` shows as that text
+instead of pinging everyone, wherever the reason is echoed.
 """
 
 from __future__ import annotations
@@ -14,12 +19,19 @@ MAX_CHOICES = 25
 MAX_SHOWN = 40
 
 
+def escaped(text: str) -> str:
+    """``text`` shown as itself: Slack reads ``<…>`` as a mention or link (``<!here>``, ``<@U…>``,
+    ``<http://evil|Approve here>``) and ``&`` as the start of an entity, in code spans too, so its
+    three control characters are escaped (api.slack.com/reference/surfaces/formatting#escaping)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _typed(value: str) -> str:
     """A word someone typed, safe to show back: invisible and control characters spelled out
     (a zero-width space shows as ``\\u200b``), backticks that would end the code span made
-    quotes, and cut short."""
+    quotes, cut short, and escaped."""
     value = "".join(ascii(ch)[1:-1] if unicodedata.category(ch)[0] == "C" else ch for ch in value).replace("`", "'")
-    return value if len(value) <= MAX_SHOWN else value[:MAX_SHOWN] + "…"
+    return escaped(value if len(value) <= MAX_SHOWN else value[:MAX_SHOWN] + "…")
 
 
 def _choices(values: Iterable[str]) -> str:
@@ -41,17 +53,17 @@ def unknown_verb(word: str, verbs: Sequence[str]) -> str:
 
 
 def missing_argument(name: str, usage: str) -> str:
-    return f"Missing <{name}>. Usage: `{usage}`"
+    return f"Missing {escaped(f'<{name}>')}. Usage: `{escaped(usage)}`"
 
 
 def extra_arguments(extra: Sequence[str], usage: str) -> str:
-    return f"Unexpected extra arguments {_choices(map(_typed, extra))}. Usage: `{usage}`"
+    return f"Unexpected extra arguments {_choices(map(_typed, extra))}. Usage: `{escaped(usage)}`"
 
 
 def bad_argument(name: str, value: str, usage: str) -> str:
     return (
         f"`{_typed(value)}` is not a valid {name}: use ASCII letters, digits and underscores. "
-        f"Usage: `{usage}`"
+        f"Usage: `{escaped(usage)}`"
     )
 
 
@@ -60,7 +72,7 @@ def bad_reason(limit: int) -> str:
 
 
 def unknown_environment(name: str, valid: Sequence[str]) -> str:
-    return f"Unknown environment `{name}`. Valid environments: {_choices(valid)}."
+    return f"Unknown environment `{escaped(name)}`. Valid environments: {_choices(valid)}."
 
 
 def no_catalog(environment: str) -> str:
@@ -71,10 +83,11 @@ def no_catalog(environment: str) -> str:
 
 
 def unknown_app(app: str, environment: str, valid: Sequence[str]) -> str:
-    return f"No app `{app}` with migrations in `{environment}`. Valid apps: {_choices(valid)}."
+    return f"No app `{escaped(app)}` with migrations in `{environment}`. Valid apps: {_choices(valid)}."
 
 
 def unknown_migration(prefix: str, app: str, valid: Sequence[str]) -> str:
+    prefix, app = escaped(prefix), escaped(app)
     return (
         f"Cannot find a migration matching `{prefix}` from app `{app}`. "
         f"Migrations of `{app}`: {_choices(valid)} (or `zero`)."
@@ -82,6 +95,7 @@ def unknown_migration(prefix: str, app: str, valid: Sequence[str]) -> str:
 
 
 def ambiguous_migration(prefix: str, app: str, matches: Sequence[str]) -> str:
+    prefix, app = escaped(prefix), escaped(app)
     return (
         f"More than one migration matches `{prefix}` in app `{app}`: {_choices(matches)}. "
         "Please be more specific."
@@ -137,7 +151,7 @@ def already_decided(request_id: int) -> str:
 
 def help_text(command: str, usages: Iterable[tuple[str, str]]) -> str:
     lines = [f"*{command}* — Django migrations from Slack. Commands:"]
-    lines += [f"• `{command} {usage}` — {summary}" for usage, summary in usages]
+    lines += [f"• `{command} {escaped(usage)}` — {summary}" for usage, summary in usages]
     return "\n".join(lines)
 
 
@@ -151,7 +165,7 @@ def environments_text(rows: Iterable[tuple[str, str, bool, str]]) -> str:
 
 
 def received(request_id: int, command_text: str) -> str:
-    return f"Request #{request_id} `{command_text}` received; following up in a thread."
+    return f"Request #{request_id} `{escaped(command_text)}` received; following up in a thread."
 
 
 def duplicate_delivery(request_id: int) -> str:
@@ -178,7 +192,7 @@ STATE_LABELS = {
 
 
 def card_title(request_id: int, command: str, command_text: str) -> str:
-    return f"*#{request_id}* `{command} {command_text}`"
+    return f"*#{request_id}* `{command} {escaped(command_text)}`"
 
 
 def card_context(requester: str, state: str) -> str:
@@ -193,7 +207,7 @@ def queue_unreachable(request_id: int) -> str:
 
 
 def failed(reason: str) -> str:
-    return f"❌ Failed: {reason}"
+    return f"❌ Failed: {escaped(reason)}"
 
 
 def refused(reason: str) -> str:
@@ -317,7 +331,7 @@ def not_promoted(environment: str, earlier: str, command_text: str) -> str:
     return (
         f"`{environment}` takes only changes that already succeeded on `{earlier}` (policy `promote_from`), "
         f"and these exact steps have not. Nothing was run. Run the same change on `{earlier}` first "
-        f"(e.g. `{command_text.replace(f' {environment}', f' {earlier}', 1)}`), then ask again."
+        f"(e.g. `{escaped(command_text.replace(f' {environment}', f' {earlier}', 1))}`), then ask again."
     )
 
 
@@ -333,10 +347,11 @@ def _when(moment: datetime) -> str:
 
 
 def nothing_to_do(command_text: str) -> str:
-    return f"Nothing to do: `{command_text}` has no migrations to run. Nothing was changed."
+    return f"Nothing to do: `{escaped(command_text)}` has no migrations to run. Nothing was changed."
 
 
 def rollback_would_apply(environment: str, first: str, args: Sequence[str]) -> str:
+    args = [escaped(arg) for arg in args]
     return (
         f"`rollback {environment} {' '.join(args)}` would *apply* `{first}`: a rollback only unapplies. "
         f"Use `migrate {environment} {' '.join(args)}` to go forward."
@@ -344,6 +359,7 @@ def rollback_would_apply(environment: str, first: str, args: Sequence[str]) -> s
 
 
 def migrate_would_unapply(environment: str, first: str, args: Sequence[str]) -> str:
+    args = [escaped(arg) for arg in args]
     return (
         f"`migrate {environment} {' '.join(args)}` would *unapply* `{first}`: `migrate` only goes forward. "
         f"Use `rollback {environment} {' '.join(args)}` to roll back (approval and a backup required)."
@@ -384,18 +400,11 @@ def decision(state: str, person: str, moment: datetime) -> str:
 def locked(environment: str, holder: str, reason: str, since: datetime) -> str:
     kind, _, name = holder.partition(":")
     who = f"<@{name}>" if kind == "user" else f"request #{name}"
-    return f"`{environment}` is locked by {who} since {_when(since)}: {reason}. Nothing was run; ask again once it is unlocked."
-
-
-def plan_changed_before_run(request_id: int) -> str:
-    return (
-        f"The plan of request #{request_id} changed since it was approved (new migrations, or the "
-        "database moved). Nothing was run; request it again to approve the new plan."
-    )
+    return f"`{environment}` is locked by {who} since {_when(since)}: {escaped(reason)}. Nothing was run; ask again once it is unlocked."
 
 
 def backup_failed(reason: str) -> str:
-    return f"❌ The backup failed, so nothing was touched: {reason}"
+    return f"❌ The backup failed, so nothing was touched: {escaped(reason)}"
 
 
 def backup_line(backup_id: int, size: int, sha256: str, seconds: float, tool: str, verification: str) -> str:
@@ -430,8 +439,8 @@ def interrupted(request_id: int, unapplied: Sequence[str], applied: Sequence[str
 
 def migration_failed(app: str, name: str, error: str, command_text: str) -> str:
     return (
-        f"❌ `{app}.{name}` failed: {error}\nThe migrations before it stay as they are now (see above); "
-        f"the lock is released. Fix the cause, then run the same command again: `{command_text}`."
+        f"❌ `{app}.{name}` failed: {escaped(error)}\nThe migrations before it stay as they are now (see above); "
+        f"the lock is released. Fix the cause, then run the same command again: `{escaped(command_text)}`."
     )
 
 
@@ -449,7 +458,7 @@ def restored(backup_id: int, taken_at: datetime) -> str:
 
 
 def request_line(request_id: int, command_text: str, state: str, requester: str, created_at: datetime) -> str:
-    return f"#{request_id} `{command_text}` — {STATE_LABELS.get(state, state)} · <@{requester}> · {_when(created_at)}"
+    return f"#{request_id} `{escaped(command_text)}` — {STATE_LABELS.get(state, state)} · <@{requester}> · {_when(created_at)}"
 
 
 def history(environment: str, lines: Sequence[str]) -> str:
@@ -484,7 +493,7 @@ def lock_taken(environment: str) -> str:
 
 
 def lock_announced(environment: str, user: str, reason: str) -> str:
-    return f"🔒 <@{user}> locked `{environment}`: {reason}"
+    return f"🔒 <@{user}> locked `{environment}`: {escaped(reason)}"
 
 
 def not_locked(environment: str) -> str:
@@ -497,3 +506,56 @@ def lock_lifted(environment: str) -> str:
 
 def unlock_announced(environment: str, user: str) -> str:
     return f"🔓 <@{user}> unlocked `{environment}`."
+
+
+# --- runs that could not vouch for their lock, work a sweep took over ---------------------------
+
+
+def run_stopped(app: str, name: str, done: Sequence[str], command_text: str) -> str:
+    so_far = f"done before it: {_choices(done)}" if done else "no migration had run"
+    return (
+        f"⛔ Stopped before `{app}.{name}`: the environment lock could not be renewed (the control plane "
+        f"did not answer), so nothing more runs unlocked. {so_far.capitalize()}. Check with "
+        f"`showmigrations`, then run the same command again: `{escaped(command_text)}`."
+    )
+
+
+def lock_lost_before_run() -> str:
+    return "⛔ The environment lock could not be renewed before the run began: nothing was changed. Ask again."
+
+
+def abandoned(request_id: int, reason: str) -> str:
+    return (
+        f"⚠️ Request #{request_id} stopped: {escaped(reason)}. Nothing was changed in the database; "
+        "run the same command again."
+    )
+
+
+# --- why a run refused the approved plan ------------------------------------------------------------
+
+
+def file_changed(file: str) -> str:
+    return f"`{file}` changed since the plan was approved"
+
+
+def steps_changed() -> str:
+    return "the migrations to run changed since the plan was approved (new migrations, or the database moved)"
+
+
+def sql_changed() -> str:
+    return "the SQL the plan runs changed since it was approved"
+
+
+def approved_code_changed(request_id: int, what: str, command_text: str) -> str:
+    return (
+        f"⛔ Request #{request_id} did not run: {what}. An approval covers exactly the code and SQL "
+        f"the approver saw; nothing was changed. Make a new request to approve the new code: `{escaped(command_text)}`."
+    )
+
+
+def group_membership_unknown(groups: Sequence[str], environment: str) -> str:
+    return (
+        f"Approvals on `{environment}` through the group(s) {_choices(groups)} are paused: the "
+        "bot could not confirm the group's members with Slack recently, and stale membership grants "
+        "nothing. An approver listed by user id can approve now; otherwise try again in a few minutes."
+    )

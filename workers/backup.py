@@ -3,7 +3,10 @@
 The product's promise is that no rollback, fake or restore runs without a recorded, *verified*
 backup taken just before. So `take_backup` either returns a `Backup` that passed verification or
 raises `BackupError`, and leaves no file that could pass for a backup: it writes to a hidden
-`.…partial` name and links the final name only once the file is complete, synced and verified.
+`.{final}.{pid}.partial` name and links the final name only once the file is complete, synced and
+verified. A worker killed mid-backup runs no cleanup; the pid in the name lets the next backup, or
+the next worker's start, remove the partial files of processes that are gone
+(`remove_stale_partials`).
 
 PostgreSQL: `pg_dump -Fc -Z0`, compressed by zstd in the stream and hashed as the bytes reach the
 file (see `backup_streams`). pg_dump's own compression is single-threaded zlib, several times
@@ -25,7 +28,12 @@ other roles would need a superuser. Grants are restored. Cluster-wide objects (r
 triggers, publications) are not in the archive and are not touched.
 
 Secrets: connection settings reach pg_dump, pg_restore and psql only through their environment
-(PG* variables), so no argv holds them, and every raised message goes through `redact`.
+(PG* variables), so no argv holds them, and every raised message goes through `redact`. That
+environment is the probe's minimal one plus the target's connection: the worker's own secrets (the
+Slack token, other environments' database URLs) are none of the tools' business.
+
+Children: every tool is started through `workers.children`, so it dies with the worker; an orphaned
+psql must never commit a restore after the run was marked interrupted and its lock released.
 """
 
 from __future__ import annotations
@@ -38,13 +46,14 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import dj_database_url
 
 from controlplane.errors import MigrabotError
+from workers import children
 from workers.backup_streams import (
     COMPRESSOR,
     compress_output,
@@ -52,6 +61,7 @@ from workers.backup_streams import (
     sha256_of,
 )
 from workers.redact import redact
+from workers.target import PASSED_THROUGH
 
 LOCK_WAIT_TIMEOUT = "2min"
 PG_DUMP = ("pg_dump", "--format=custom", "--compress=0", f"--lock-wait-timeout={LOCK_WAIT_TIMEOUT}")
@@ -91,8 +101,8 @@ PG_RESTORE = (
 )
 
 _ENGINES = {"postgresql": "postgresql", "postgis": "postgresql", "sqlite3": "sqlite", "spatialite": "sqlite"}
-_OVERRIDDEN = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "PGSERVICE")
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+_PARTIAL = re.compile(r"\..+\.(?P<pid>[0-9]+)\.partial\Z")
 
 
 class BackupError(MigrabotError):
@@ -162,7 +172,8 @@ def take_backup(database: Database, directory: Path, *, label: str) -> Backup:
     engine = _engine(database.vendor)
     with _scrubbed(database):
         final = _backup_path(directory, label, engine.extension)
-        partial = final.with_name(f".{final.name}.partial")
+        remove_stale_partials(directory)
+        partial = final.with_name(f".{final.name}.{os.getpid()}.partial")
         try:
             started = time.monotonic()
             taken = engine.take(database, partial)
@@ -181,6 +192,21 @@ def take_backup(database: Database, directory: Path, *, label: str) -> Backup:
         final, size, taken.sha256, duration, taken.tool, taken.tool_version, taken.server_version,
         verified, verification, verification_seconds,
     )
+
+
+def remove_stale_partials(directory: Path) -> list[Path]:
+    """Remove the unfinished backups of processes that are gone, and return them.
+
+    Those of a live process are kept: another worker may be writing into the same directory.
+    """
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    stale = [directory / name for name in names if (match := _PARTIAL.match(name)) and not _alive(int(match["pid"]))]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def verify_backup(database_vendor: str, path: Path, sha256: str) -> tuple[bool, str]:
@@ -204,14 +230,19 @@ def restore_backup(database: Database, path: Path, sha256: str) -> None:
 # --- PostgreSQL ----------------------------------------------------------------------------------
 
 
-def pg_environ(database: Database) -> dict[str, str]:
-    """The environment for pg tools: the worker's, with the connection replaced by the target's."""
+def pg_environ(database: Database | None = None) -> dict[str, str]:
+    """The environment for pg tools: the probe's minimal one, plus the target's connection if given.
+
+    Nothing else of the worker's, not even its own PG* variables: the connection is the target's.
+    """
+    minimal = {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
+    if database is None:
+        return minimal
     settings = {
         "PGDATABASE": database.name, "PGHOST": database.host, "PGPORT": database.port,
         "PGUSER": database.user, "PGPASSWORD": database.password,
     }
-    inherited = {key: value for key, value in os.environ.items() if key not in _OVERRIDDEN}
-    return inherited | {key: value for key, value in settings.items() if value} | {"PGAPPNAME": "migrabot-backup"}
+    return minimal | {key: value for key, value in settings.items() if value} | {"PGAPPNAME": "migrabot-backup"}
 
 
 def _pg_take(database: Database, path: Path) -> _Taken:
@@ -229,7 +260,7 @@ def _pg_take(database: Database, path: Path) -> _Taken:
 
 
 def _pg_verify(path: Path, sha256: str) -> tuple[bool, str]:
-    fed = feed_decompressed(path, [PG_READ_ALL], dict(os.environ))
+    fed = feed_decompressed(path, [PG_READ_ALL], pg_environ())  # reads a file, connects nowhere
     problems = [_mismatch(sha256, fed.sha256)] + [fed.problem] + [e.describe() for e in fed.exits if not e.ok]
     if any(problems):
         return False, "; ".join(p for p in problems if p)
@@ -247,7 +278,7 @@ def _pg_restore(database: Database, path: Path) -> None:
 
 
 def _output(argv: tuple[str, ...], env: Mapping[str, str]) -> str:
-    completed = subprocess.run(argv, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    completed = children.run(argv, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if completed.returncode != 0:
         raise BackupError(f"{argv[0]} exited with {completed.returncode}: {completed.stderr.strip()}")
     return completed.stdout.strip()
@@ -321,7 +352,7 @@ def _backup_path(directory: Path, label: str, extension: str) -> Path:
     if not _LABEL.match(label):
         raise ValueError(f"a backup label is letters, digits, '.', '_' and '-': {label!r}")
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return directory / f"{label}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S.%fZ}.{extension}"
+    return directory / f"{label}-{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}.{extension}"
 
 
 def _create_private(path: Path) -> Any:
@@ -342,6 +373,16 @@ def _publish(partial: Path, final: Path) -> None:
     os.link(partial, final)
     partial.unlink()
     _fsync(final.parent)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        pass
+    return True
 
 
 def _mismatch(expected: str, actual: str) -> str:

@@ -2,7 +2,8 @@
 
 Two directions: a child's stdout compressed into a file and hashed on the way (one pass, no
 re-read), and a file hashed while it is decompressed into a chain of children. Both report what
-happened (digest, sizes, how each child ended); judging it is `workers.backup`'s job.
+happened (digest, sizes, how each child ended); judging it is `workers.backup`'s job. Every child
+is started through `workers.children`, so it dies with the worker.
 
 zstd level 1 with two worker threads: measured on a 2-core machine, it keeps up with
 `pg_dump -Z0` on incompressible rows, where pg_dump's own single-threaded zlib (-Z default) is
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 import zstandard
+
+from workers import children
 
 CHUNK = 1 << 20
 ZSTD_LEVEL = 1
@@ -73,7 +76,7 @@ def compress_output(argv: Sequence[str], env: Mapping[str, str], destination: Bi
     sink = _Sink(destination, hashlib.sha256())
     compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=ZSTD_THREADS, write_checksum=True)
     with tempfile.TemporaryFile() as stderr:
-        child = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
+        child = children.popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
         assert child.stdout is not None
         _widen_pipe(child.stdout)
         try:
@@ -91,7 +94,7 @@ def feed_decompressed(source: Path, commands: Sequence[Sequence[str]], env: Mapp
 
     The file is hashed as it is read, in the same pass.
     """
-    children: list[subprocess.Popen[bytes]] = []
+    started: list[subprocess.Popen[bytes]] = []
     with contextlib.ExitStack() as stack:
         try:
             upstream: IO[bytes] | int = subprocess.PIPE
@@ -99,23 +102,23 @@ def feed_decompressed(source: Path, commands: Sequence[Sequence[str]], env: Mapp
             for position, argv in enumerate(commands):
                 last = position == len(commands) - 1
                 errors.append(stack.enter_context(tempfile.TemporaryFile()))
-                child = subprocess.Popen(
+                child = children.popen(
                     argv, env=env, stdin=upstream, stdout=subprocess.DEVNULL if last else subprocess.PIPE,
                     stderr=errors[-1],
                 )
-                if children:
-                    children[-1].stdout.close()  # type: ignore[union-attr]  # now the new child's stdin
-                children.append(child)
+                if started:
+                    started[-1].stdout.close()  # type: ignore[union-attr]  # now the new child's stdin
+                started.append(child)
                 upstream = child.stdout  # type: ignore[assignment]
-            assert children[0].stdin is not None
-            _widen_pipe(children[0].stdin)
-            sha256, size, problem = _decompress_into(source, children[0].stdin)
+            assert started[0].stdin is not None
+            _widen_pipe(started[0].stdin)
+            sha256, size, problem = _decompress_into(source, started[0].stdin)
             exits = tuple(
-                Exit(tuple(argv), child.wait(), _tail(error)) for argv, child, error in zip(commands, children, errors)
+                Exit(tuple(argv), child.wait(), _tail(error)) for argv, child, error in zip(commands, started, errors)
             )
             return Fed(sha256, size, problem, exits)
         finally:
-            for child in children:  # only on an unexpected exception are any still running
+            for child in started:  # only on an unexpected exception are any still running
                 if child.poll() is None:
                     child.kill()
                     child.wait()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot import cards
@@ -11,6 +11,7 @@ from bot.notify import Notifier
 from controlplane import services
 from controlplane.models import TERMINAL_STATES, Request, State
 from migrabot.config import Environment
+from workers.heartbeat import Heartbeat
 from workers.target import Target
 
 log = logging.getLogger(__name__)
@@ -25,16 +26,21 @@ class Job:
     target: Target
     notifier: Notifier
     actor: str
+    beat: Heartbeat = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.beat = Heartbeat(self.request.pk)
 
     def move(self, *, from_states: list[State], to: State, **fields: Any) -> bool:
-        """A conditional state change; False if someone else moved the request first."""
+        """A conditional state change (with a fresh lease: this worker holds the request); False if
+        someone else moved the request first — then this copy must do nothing more."""
         moved = services.request_transition(
             request_id=self.request.pk,
             from_states=from_states,
             to=to,
             actor=self.actor,
             action=f"request.{to}",
-            fields=fields or None,
+            fields={**fields, "lease_expires_at": services.lease_until()},
         )
         if moved is None:
             log.info("request.not_claimed request=%s wanted=%s", self.request.pk, to)

@@ -41,7 +41,8 @@ def execute(request_id: int, *, config: Config, notifier: Notifier, actor: str) 
     if not job.move(from_states=[claim[0]], to=claim[1]):
         return
     try:
-        step(job)
+        with job.beat:
+            step(job)
     except Refusal as refusal:
         job.finish(State.REFUSED, cards.note(messages.refused(str(refusal))), error=str(refusal))
     except Exception as error:

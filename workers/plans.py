@@ -41,15 +41,41 @@ def compute_plan(target: Target, request: Request) -> dict[str, Any]:
 
 
 def plan_digest(request: Request, plan: dict[str, Any]) -> str:
-    """What the approval binds to: the verb, its arguments and every step with its operations."""
+    """What the approval binds to: the verb and its arguments, every step with its operations and
+    the content of its migration file, the SQL the approver was shown, and for a restore the
+    backup's checksum (a fake binds to the same files: the history it writes names them)."""
     essence = {
         "verb": request.verb,
         "environment": request.environment,
         "args": request.args,
         "steps": _steps(plan),
+        "sql": plan.get("sql", ""),
         "restore": plan.get("restore"),
     }
     return _sha256(essence)
+
+
+def expectation(plan: dict[str, Any]) -> dict[str, Any]:
+    """The approved code, for the probe to check in the very process that runs it
+    (probe.code_under_approval computes the same shape from what it imported)."""
+    return {
+        "steps": [[s["app"], s["name"], s["backwards"], s["file"], s["sha256"]] for s in plan["steps"]],
+        "sql_sha256": hashlib.sha256(plan.get("sql", "").encode()).hexdigest(),
+    }
+
+
+def what_changed(approved: dict[str, Any], now: dict[str, Any]) -> str:
+    """Why a re-computed plan is not the approved one, in words that name the file."""
+    before = {(s["app"], s["name"]): s for s in approved.get("steps", [])}
+    for step in now["steps"]:
+        old = before.get((step["app"], step["name"]))
+        if old is not None and old.get("sha256") != step["sha256"]:
+            return messages.file_changed(step["file"])
+    if [(s["app"], s["name"], s["backwards"]) for s in approved.get("steps", [])] != [
+        (s["app"], s["name"], s["backwards"]) for s in now["steps"]
+    ]:
+        return messages.steps_changed()
+    return messages.sql_changed()
 
 
 def steps_digest(verb: str, plan: dict[str, Any]) -> str:
@@ -63,7 +89,7 @@ def steps_digest(verb: str, plan: dict[str, Any]) -> str:
 
 def _steps(plan: dict[str, Any]) -> list[Any]:
     return [
-        [step["app"], step["name"], step["backwards"], [op["description"] for op in step["operations"]]]
+        [step["app"], step["name"], step["backwards"], step["sha256"], [op["description"] for op in step["operations"]]]
         for step in plan["steps"]
     ]
 

@@ -4,7 +4,7 @@ Usage (cwd = the target project's folder with manage.py, DJANGO_SETTINGS_MODULE 
 
     <target python> probe.py showmigrations [--fingerprints] [app ...]
     <target python> probe.py plan [--fake] [app [migration]]
-    <target python> probe.py migrate [--fake] [app [migration]]
+    <target python> probe.py migrate [--fake] [--expect FILE] [app [migration]]
     <target python> probe.py connection
     <target python> probe.py catalog
     <target python> probe.py check
@@ -42,6 +42,11 @@ PR_SET_PDEATHSIG = 1  # prctl(2)
 
 REFUSAL_EXIT = 3
 FAILED_EXIT = 4
+STOPPED_EXIT = 5
+# The worker sends this when it can no longer vouch for its environment lock: finish the
+# migration under way, start no other.
+STOP_SIGNAL = signal.SIGUSR1
+_stop_requested: list[bool] = []
 
 Key = tuple[str, str]
 Target = tuple[str, "str | None"]
@@ -50,6 +55,14 @@ Emit = Callable[[dict[str, Any]], None]
 
 class Refusal(Exception):
     """Input Django itself would reject with a CommandError (or a usage message)."""
+
+
+class Stopped(Exception):
+    """The worker asked us to stop; raised before the next migration began."""
+
+    def __init__(self, app: str, name: str, done: list[str]) -> None:
+        super().__init__(f"stopped before {app}.{name}")
+        self.document = {"app": app, "name": name, "done": done}
 
 
 class MigrationFailed(Exception):
@@ -184,12 +197,47 @@ def describe_step(loader: Any, migration: Any, backwards: bool) -> dict[str, Any
                 "tables": tables,
             }
         )
+    path = migration_file(migration)
     return {
         "app": migration.app_label,
         "name": migration.name,
         "backwards": backwards,
         "operations": operations,
+        # What an approval binds to: the code that will run, not Django's 40-character summary.
+        "file": relative(path),
+        "sha256": file_sha256(path),
     }
+
+
+def migration_file(migration: Any) -> str:
+    return sys.modules[migration.__module__].__file__ or ""
+
+
+def code_under_approval(loader: Any, migration_plan: list[tuple[Any, bool]]) -> dict[str, Any]:
+    """The files and SQL a plan runs, in the shape the worker's expectation has (plans.expectation)."""
+    return {
+        "steps": [
+            [migration.app_label, migration.name, backwards, relative(migration_file(migration)), file_sha256(migration_file(migration))]
+            for migration, backwards in migration_plan
+        ],
+        "sql_sha256": hashlib.sha256(plan_sql(loader, migration_plan).encode()).hexdigest(),
+    }
+
+
+def refuse_unapproved_code(expected: dict[str, Any], actual: dict[str, Any]) -> None:
+    """Run only the code that was approved: any other file content, step or SQL is refused."""
+    if expected == actual:
+        return
+    approved = {(app, name): sha for app, name, _, _, sha in expected["steps"]}
+    for app, name, _, file, sha in actual["steps"]:
+        if (app, name) in approved and approved[(app, name)] != sha:
+            raise Refusal(
+                f"`{file}` changed since the plan was approved (sha256 {approved[(app, name)][:12]}… is now "
+                f"{sha[:12]}…). Nothing ran: make a new request to approve the new code."
+            )
+    if [step[:3] for step in expected["steps"]] != [step[:3] for step in actual["steps"]]:
+        raise Refusal("The migrations to run changed since the plan was approved. Nothing ran: make a new request.")
+    raise Refusal("The SQL of the plan changed since it was approved. Nothing ran: make a new request.")
 
 
 def blocks_unapply(operation: Any, backwards: bool) -> bool:
@@ -419,7 +467,9 @@ def resolve_targets(
     return [target]
 
 
-def migrate(app_label: str | None, migration_name: str | None, fake: bool, emit: Emit) -> dict[str, Any]:
+def migrate(
+    app_label: str | None, migration_name: str | None, fake: bool, emit: Emit, expected: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Run what `manage.py migrate [--fake] [app [migration]]` runs, emitting progress.
 
     The whole plan is checked first: Django raises IrreversibleError only when it
@@ -431,7 +481,9 @@ def migrate(app_label: str | None, migration_name: str | None, fake: bool, emit:
     """
     from django.core.management import CommandError, call_command
 
-    _, migration_plan = load_plan(app_label, migration_name)
+    executor, migration_plan = load_plan(app_label, migration_name)
+    if expected is not None:  # checked here, in the process that imported the code it runs
+        refuse_unapproved_code(expected, code_under_approval(executor.loader, migration_plan))
     if not fake:  # faking never runs an operation, so nothing is irreversible
         refuse_irreversible(migration_plan)
     progress = Progress(emit)
@@ -449,6 +501,8 @@ def migrate(app_label: str | None, migration_name: str | None, fake: bool, emit:
                 stdout=sys.stderr,
                 stderr=sys.stderr,
             )
+    except Stopped:
+        raise
     except Exception as error:
         if progress.running is not None:
             raise MigrationFailed(*progress.running, f"{type(error).__name__}: {error}") from error
@@ -482,6 +536,9 @@ class Progress:
         if action not in ("apply_start", "apply_success", "unapply_start", "unapply_success"):
             return  # render_start/render_success: not a migration
         event = {"event": action, "app": migration.app_label, "name": migration.name, "fake": fake}
+        if action.endswith("_start") and _stop_requested:
+            # Called before the migration's transaction opens: nothing of it has happened.
+            raise Stopped(migration.app_label, migration.name, self.applied + self.unapplied)
         if action.endswith("_start"):
             self.running, self.started = (migration.app_label, migration.name), time.monotonic()
         else:
@@ -569,7 +626,7 @@ def fingerprints(loader: Any, recorded: dict) -> list[dict[str, Any]]:
     for key, row in sorted(recorded.items()):
         migration = loader.disk_migrations.get(key)
         if migration is not None:
-            path = sys.modules[migration.__module__].__file__
+            path = migration_file(migration)
             found.append(
                 {"app": key[0], "name": key[1], "file": relative(path), "sha256": file_sha256(path),
                  "applied_at": row.applied.isoformat() if row.applied else None}
@@ -691,6 +748,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         planned.add_argument("--fake", action="store_true")
         planned.add_argument("app_label", nargs="?")
         planned.add_argument("migration_name", nargs="?")
+    # A JSON file of the approved code (code_under_approval's shape): run nothing else.
+    commands.choices["migrate"].add_argument("--expect", metavar="FILE")
     commands.add_parser("connection")
     commands.add_parser("catalog")
     commands.add_parser("check")
@@ -699,7 +758,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def run(args: argparse.Namespace, emit: Emit) -> dict[str, Any]:
     if args.command == "migrate":
-        return migrate(args.app_label, args.migration_name, args.fake, emit)
+        expected = None
+        if args.expect:
+            with open(args.expect, encoding="utf-8") as approved:
+                expected = json.load(approved)
+        return migrate(args.app_label, args.migration_name, args.fake, emit, expected)
     if args.command == "connection":
         return connection_details()
     if args.command == "catalog":
@@ -739,6 +802,7 @@ def die_with_worker() -> None:
 
 def main(argv: list[str]) -> int:
     die_with_worker()
+    signal.signal(STOP_SIGNAL, lambda *_: _stop_requested.append(True))
     args = parse_args(argv)
     setup_django()
     emit = line_writer(sys.stdout)  # bound now: migrate redirects sys.stdout while it runs
@@ -748,6 +812,8 @@ def main(argv: list[str]) -> int:
         document, status = {"refusal": str(refusal)}, REFUSAL_EXIT
     except MigrationFailed as failure:
         document, status = {"failed": failure.document}, FAILED_EXIT
+    except Stopped as stop:
+        document, status = {"stopped": stop.document}, STOPPED_EXIT
     emit(document)
     return status
 

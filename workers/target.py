@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import threading
@@ -21,11 +22,14 @@ from typing import IO, Any
 
 from controlplane.errors import MigrabotError, Refusal
 from migrabot.config import Environment
+from workers import children
 from workers.redact import redact
 
 PROBE = Path(__file__).with_name("probe.py")
 PROBE_REFUSED = 3
 PROBE_MIGRATION_FAILED = 4
+PROBE_STOPPED = 5
+PROBE_STOP_SIGNAL = signal.SIGUSR1  # "start no further migration" (probe.py STOP_SIGNAL)
 PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 
 
@@ -41,6 +45,16 @@ class MigrationFailed(TargetError):
         self.app = app
         self.name = name
         self.error = error
+
+
+class RunStopped(TargetError):
+    """The run was stopped before a migration began (the lock could no longer be vouched for)."""
+
+    def __init__(self, app: str, name: str, done: list[str]) -> None:
+        super().__init__(f"stopped before {app}.{name}")
+        self.app = app
+        self.name = name
+        self.done = done
 
 
 class Target:
@@ -65,11 +79,12 @@ class Target:
             raise TargetError("the probe printed no result")
         return documents[-1]
 
-    def stream(self, command: str, *args: str) -> Iterator[dict[str, Any]]:
+    def stream(self, command: str, *args: str, stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:
         """Run ``probe.py command args…``, yielding each JSON line as it arrives.
 
         Raises ``Refusal`` (exit 3), ``MigrationFailed`` (exit 4, after yielding the events
-        before it) or ``TargetError`` (anything else, or longer than ``timeout_seconds``).
+        before it), ``RunStopped`` (exit 5: ``stop`` was set, and the probe began no migration
+        after that) or ``TargetError`` (anything else, or longer than ``timeout_seconds``).
         Lines that are not JSON objects (a target's settings printing) are skipped.
         Read it to the end: a reader that stops early leaves the probe writing to a closed pipe.
         """
@@ -78,11 +93,14 @@ class Target:
         with tempfile.TemporaryFile("w+", encoding="utf-8") as stderr, self._start(command, args, stderr) as process:
             timer = threading.Timer(self.timeout_seconds, process.kill)
             timer.start()
+            ended = threading.Event()
+            if stop is not None:
+                threading.Thread(target=_pass_stop, args=(stop, ended, process), daemon=True).start()
             verdict: dict[str, Any] = {}
             try:
                 assert process.stdout is not None
                 for document in filter(None, map(_json_object, process.stdout)):
-                    if "refusal" in document or "failed" in document:
+                    if "refusal" in document or "failed" in document or "stopped" in document:
                         verdict = document  # printed last; raised below from the exit code
                     else:
                         yield document
@@ -90,11 +108,12 @@ class Target:
                 timed_out = timer.finished.is_set()
             finally:
                 timer.cancel()
+                ended.set()
             stderr.seek(0)
             self._raise_for(command, returncode, verdict, stderr.read(), timed_out)
 
     def _start(self, command: str, args: tuple[str, ...], stderr: IO[str]) -> subprocess.Popen[str]:
-        return subprocess.Popen(
+        return children.popen(
             [self.environment.python, str(PROBE), command, *args],
             cwd=self.environment.project,
             env=self.environ(),
@@ -115,12 +134,15 @@ class Target:
         if returncode == PROBE_MIGRATION_FAILED and "failed" in verdict:
             failed = verdict["failed"]
             raise MigrationFailed(failed["app"], failed["name"], redact(failed["error"], self.secrets))
+        if returncode == PROBE_STOPPED and "stopped" in verdict:
+            stopped = verdict["stopped"]
+            raise RunStopped(stopped["app"], stopped["name"], stopped["done"])
         if returncode != 0:
             raise TargetError(self._describe_failure(command, returncode, stderr))
 
     def manage(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run ``manage.py args…`` in the target (for preparing a database; output is captured)."""
-        return subprocess.run(
+        return children.run(
             [self.environment.python, "manage.py", *args],
             cwd=self.environment.project,
             env=self.environ(),
@@ -133,6 +155,15 @@ class Target:
     def _describe_failure(self, command: str, returncode: int, stderr: str) -> str:
         tail = "\n".join(stderr.strip().splitlines()[-5:]) or "(no output)"
         return redact(f"`{command}` exited with {returncode} in `{self.environment.name}`:\n{tail}", self.secrets)
+
+
+def _pass_stop(stop: threading.Event, ended: threading.Event, process: subprocess.Popen[str]) -> None:
+    """Tell the probe to stop once ``stop`` is set, for as long as it runs."""
+    while not ended.is_set():
+        if stop.wait(0.2):
+            if process.poll() is None:
+                process.send_signal(PROBE_STOP_SIGNAL)
+            return
 
 
 def _json_object(line: str) -> dict[str, Any] | None:

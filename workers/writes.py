@@ -8,6 +8,10 @@ live progress. The lock is released whatever happens; nothing is retried by itse
 
 from __future__ import annotations
 
+import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,10 +29,10 @@ from workers.backup import BackupError, restore_backup
 from workers.backups import back_up, target_database
 from workers.catalog import read
 from workers.guards import guarded
-from workers.heartbeat import heartbeat
 from workers.job import Job
-from workers.plans import compute_plan, is_empty, plan_digest, steps_digest
-from workers.target import MigrationFailed, Target
+from bot.notify import Progress
+from workers.plans import compute_plan, expectation, is_empty, plan_digest, steps_digest, what_changed
+from workers.target import MigrationFailed, RunStopped, Target
 
 MIGRATION_TIMEOUT_SECONDS = 6 * 60 * 60
 
@@ -47,8 +51,10 @@ def prepare(job: Job) -> None:
         "steps_digest": steps_digest(job.request.verb, plan),
     }
     if not policy.needs_approval(job.request.verb):
-        if job.move(from_states=[State.PLANNING], to=State.APPROVED, **fields):
-            job.move(from_states=[State.APPROVED], to=State.BACKING_UP)
+        # Each claim's result is honoured: a second delivery of this task may win either move.
+        if job.move(from_states=[State.PLANNING], to=State.APPROVED, **fields) and job.move(
+            from_states=[State.APPROVED], to=State.BACKING_UP
+        ):
             run(job)
         return
     fields |= {
@@ -65,23 +71,24 @@ def prepare(job: Job) -> None:
 
 
 def run(job: Job) -> None:
-    holder = f"request:{job.request.pk}"
-    acquired, lock = lock_acquire(
-        environment=job.environment.name, holder=holder, reason=f"#{job.request.pk} {job.request.command_text}", request=job.request
+    environment = job.environment.name
+    token, lock = lock_acquire(
+        environment=environment, holder=f"request:{job.request.pk}", reason=f"#{job.request.pk} {job.request.command_text}", request=job.request
     )
-    if not acquired:
-        raise Refusal(messages.locked(job.environment.name, lock.holder, lock.reason, lock.acquired_at))
+    if token is None:
+        raise Refusal(messages.locked(environment, lock.holder, lock.reason, lock.acquired_at))
     try:
-        with heartbeat(environment=job.environment.name, holder=holder):
+        with job.beat.holding(environment=environment, token=token):
             _run_locked(job)
     finally:
-        lock_release(environment=job.environment.name, holder=holder)
+        # Every child of the run has exited by now (Target.stream waits for the probe).
+        lock_release(environment=environment, token=token, actor=job.actor)
 
 
 def _run_locked(job: Job) -> None:
     plan = compute_plan(job.target, job.request)
     if plan_digest(job.request, plan) != job.request.plan_digest:
-        raise Refusal(messages.plan_changed_before_run(job.request.pk))
+        _refuse_changed(job, plan)
     guarded(job, plan)  # a file may have been edited since the approval
     if job.request.verb != "migrate" or job.environment.policy.backup_before_migrate:
         try:
@@ -90,6 +97,8 @@ def _run_locked(job: Job) -> None:
             job.finish(State.FAILED, cards.note(messages.backup_failed(str(error))), error=str(error))
             return
         job.notifier.reply(job.request, cards.backup_recorded(backup))
+    if job.beat.lost.is_set():
+        raise Refusal(messages.lock_lost_before_run())
     if not job.move(from_states=[State.BACKING_UP], to=State.RUNNING):
         return
     if job.request.verb == "restore":
@@ -98,18 +107,42 @@ def _run_locked(job: Job) -> None:
         _migrate(job)
 
 
+def _refuse_changed(job: Job, plan: dict[str, Any]) -> None:
+    what = what_changed(job.request.plan or {}, plan)
+    raise Refusal(messages.approved_code_changed(job.request.pk, what, job.request.command_text))
+
+
 def _migrate(job: Job) -> None:
     progress = job.notifier.progress(job.request)
     fake = ["--fake"] if job.request.verb == "fake" else []
-    result: dict[str, Any] = {}
     # A migration may rightly take hours; only the probe's reads are held to the usual limit.
     runner = Target(job.environment, timeout_seconds=MIGRATION_TIMEOUT_SECONDS)
+    with _approved_code(job) as expected:
+        events = runner.stream("migrate", *fake, "--expect", expected, "--", *job.request.args, stop=job.beat.lost)
+        _follow(job, progress, events)
+
+
+@contextmanager
+def _approved_code(job: Job) -> Iterator[str]:
+    """The approved plan's files and SQL in a private file, for the probe to check before it runs."""
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".json") as file:  # 0600
+        json.dump(expectation(job.request.plan or {"steps": []}), file)
+        file.flush()
+        yield file.name
+
+
+def _follow(job: Job, progress: Progress, events: Iterator[dict[str, Any]]) -> None:
+    result: dict[str, Any] = {}
     try:
-        for event in runner.stream("migrate", *fake, *job.request.args):
+        for event in events:
             if "event" in event:
+                _record(job, event)  # the audit first: recovery relies on it, Slack may fail
                 progress.add(event)
-                _record(job, event)
             result = event.get("result", result)
+    except RunStopped as stopped:
+        text = messages.run_stopped(stopped.app, stopped.name, stopped.done, job.request.command_text)
+        job.finish(State.FAILED, cards.note(text), error=f"stopped before {stopped.app}.{stopped.name}: lock not renewed")
+        return
     except MigrationFailed as failure:
         progress.fail(failure.app, failure.name)
         text = messages.migration_failed(failure.app, failure.name, failure.error, job.request.command_text)

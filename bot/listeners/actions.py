@@ -32,24 +32,34 @@ def register(app: App, *, config: Config, directory: Directory, followup: Follow
     @app.action(re.compile(f"^({APPROVE}|{DENY})$"))
     def on_decision(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
-        person = body["user"]["id"]
-        channel = body.get("channel", {}).get("id", "")
-        message_ts = body.get("container", {}).get("message_ts", "")
+        # The shapes are bot.server's: ids are Slack's, every field read here is a string or absent.
+        person, channel = body["user"]["id"], body["channel"]["id"]
+        container = body.get("container", {})
+        request: Request | None = None
         try:
-            request = _clicked_request(action, channel, message_ts)
+            request_id, digest = _button_value(action.get("value"))
+            request = _clicked_request(request_id, channel, container.get("message_ts", ""))
+            environment = config.environments.get(request.environment)
+            if environment is None:  # another bot's environment sharing this control plane
+                raise Refusal(messages.no_such_request(request_id))
             outcome = request_decide(
                 request_id=request.pk,
                 person=person,
                 decision=Decision(action["action_id"]),
-                plan_digest=str(json.loads(action["value"]).get("digest", "")),
-                environment=config.environments[request.environment],
+                plan_digest=digest,
+                environment=environment,
                 members_of=directory.members_of,
             )
         except Refusal as refusal:
             log.info("decision.refused person=%s reason=%s", person, refusal)
-            audit_refusal(actor=person, action="decision.refused", reason=str(refusal), value=str(action.get("value", ""))[:200])
-            thread = body.get("container", {}).get("thread_ts")
-            followup.submit(followup.tell, channel=channel, user=person, text=str(refusal), thread_ts=thread)
+            audit_refusal(
+                actor=person,
+                action="decision.refused",
+                reason=str(refusal),
+                environment=request.environment if request else "",
+                value=str(action.get("value", ""))[:200],
+            )
+            followup.submit(followup.tell, channel=channel, user=person, text=str(refusal), thread_ts=container.get("thread_ts"))
             return
         except DatabaseError:
             log.exception("decision.control_plane_unreachable person=%s", person)
@@ -58,12 +68,28 @@ def register(app: App, *, config: Config, directory: Directory, followup: Follow
         followup.submit(followup.decided, outcome.request.pk, person, outcome.approvers, outcome.decided)
 
 
-def _clicked_request(action: dict[str, Any], channel: str, message_ts: str) -> Request:
-    """The request whose own plan message was clicked; anything else is treated as no request."""
+MAX_VALUE = 2000  # Slack's limit on a button's value
+MAX_ID = 2**63 - 1  # the largest primary key a database holds; larger ones make the driver raise
+
+
+def _button_value(value: object) -> tuple[int, str]:
+    """The request id and plan digest a button carries: exactly what ``cards.plan_for_approval``
+    writes, an object with an integer ``request`` and a string ``digest``. Anything else — not
+    JSON, too deep, ``1e309``, ``true``, ``"12"``, a number no database holds — names no request."""
     try:
-        request_id = int(json.loads(action["value"])["request"])
-    except (KeyError, TypeError, ValueError):
+        if not isinstance(value, str) or len(value) > MAX_VALUE:
+            raise ValueError(value)
+        data = json.loads(value)
+        request_id, digest = data["request"], data.get("digest", "")
+    except Exception:  # noqa: BLE001 - json raises ValueError, RecursionError, …; data may be any JSON value
         raise Refusal(messages.no_such_request(0)) from None
+    if type(request_id) is not int or not 0 < request_id <= MAX_ID or not isinstance(digest, str):
+        raise Refusal(messages.no_such_request(0))
+    return request_id, digest
+
+
+def _clicked_request(request_id: int, channel: str, message_ts: str) -> Request:
+    """The request whose own plan message was clicked; anything else is treated as no request."""
     request = Request.objects.filter(pk=request_id, channel=channel, plan_ts=message_ts).exclude(plan_ts="").first()
     if request is None:
         raise Refusal(messages.no_such_request(request_id))

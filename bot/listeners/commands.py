@@ -27,12 +27,14 @@ def register(app: App, *, config: Config, directory: Directory, followup: Follow
     @app.command(config.slash_command)
     def on_command(ack: Ack, body: dict[str, Any]) -> None:
         user, channel = body["user_id"], body["channel_id"]
+        environment = ""  # known once the command resolves, so its refusals can be found by it
         try:
             command = resolve(
                 parse(body.get("text", "")),
                 config=config,
                 catalog_of=lambda env: selectors.catalog_get(environment=env),
             )
+            environment = command.env or ""
             if command.env is not None and command.verb.audience is not Audience.ANYONE:
                 authorize(
                     environment=config.environments[command.env],
@@ -51,7 +53,7 @@ def register(app: App, *, config: Config, directory: Directory, followup: Follow
         except Refusal as refusal:
             log.info("command.refused user=%s reason=%s", user, refusal)
             ack(str(refusal))
-            audit_refusal(actor=user, action="command.refused", reason=str(refusal), channel=channel)
+            audit_refusal(actor=user, action="command.refused", reason=str(refusal), environment=environment, channel=channel)
         except DatabaseError:
             log.exception("command.control_plane_unreachable user=%s", user)
             ack(messages.control_plane_down())

@@ -190,6 +190,7 @@ def running_stack(
         }
         client = WebClient(token=BOT_TOKEN, base_url=api.base_url)
         bot = build_app(config=config, client=client, signing_secret=SIGNING_SECRET, enqueue=enqueue)
+        bot.start()
         try:
             with BackgroundServer(bot.app) as server:
                 sender = SignedSender(server.url, SIGNING_SECRET, store=api.store, user_names=PEOPLE)

@@ -4,6 +4,7 @@ delivering a request twice, two rollbacks at once. Nothing is lost and nothing r
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import sqlite3
@@ -24,6 +25,7 @@ from controlplane.locks import lock_current
 from controlplane.models import AuditEvent, Request, State
 
 PAUSE_SECONDS = 8
+VISIBILITY_SECONDS = 5
 
 SLOW = '''"""Unapplying this takes a while (a long data migration, say)."""
 import time
@@ -79,9 +81,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis: RedisServer, postgres
     (project / "media/migrations/0005_slow_reverse.py").write_text(SLOW.format(pause=PAUSE_SECONDS))
     (project / "media/migrations/0006_quick.py").write_text(QUICK)
     (project / "media/migrations/0007_guarded.py").write_text(GUARDED)
-    with running_stack(folder, redis_url=redis.url, postgres_admin_url=postgres_admin_url, project=project) as stack:
-        yield stack
-        tally_runs(before, module_fault_report)
+    # Redis redelivers an unacknowledged message after the visibility timeout: short here, so the
+    # "never re-run" tests wait past it instead of past nothing (production's is 12 h).
+    os.environ["MIGRABOT_VISIBILITY_TIMEOUT_SECONDS"] = str(VISIBILITY_SECONDS)
+    try:
+        with running_stack(folder, redis_url=redis.url, postgres_admin_url=postgres_admin_url, project=project) as stack:
+            yield stack
+            tally_runs(before, module_fault_report)
+    finally:
+        del os.environ["MIGRABOT_VISIBILITY_TIMEOUT_SECONDS"]
 
 
 def approve_without_waiting(stack: Stack, request: Request, user: str = "U0BOB") -> None:
@@ -126,7 +134,7 @@ def test_worker_killed_mid_rollback_is_reported_interrupted_and_never_rerun(stac
     assert "may have changed the schema without `django_migrations`" in thread
 
     stack.start_worker()
-    time.sleep(PAUSE_SECONDS + 2)  # long enough for any redelivery or orphan to show itself
+    time.sleep(max(PAUSE_SECONDS, VISIBILITY_SECONDS) + 3)  # past the redelivery of an unacknowledged message
     assert runs_of(request) == 1
     assert Request.objects.get(pk=request.pk).state == State.INTERRUPTED
     listing = manage(stack, "pg", "showmigrations", "media")

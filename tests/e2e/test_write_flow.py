@@ -88,7 +88,7 @@ def test_a_changed_plan_is_refused_at_run_time(stack: Stack) -> None:
     manage(stack, "lite", "migrate", "media", "0003")  # someone moved the database meanwhile
     refused = stack.chat.click("approve", user="U0BOB", request=asked.request)
     assert refused.request.state == "refused"
-    assert "changed since it was approved" in refused.thread
+    assert "the migrations to run changed since the plan was approved" in refused.thread
     assert not Backup.objects.filter(request=asked.request).exists()
 
 

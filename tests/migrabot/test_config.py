@@ -1,10 +1,15 @@
 """Configuration: a valid file loads; every mistake names the file, the environment and the key."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from migrabot.config import ConfigError, load_config
+
+REPO = Path(__file__).resolve().parents[2]
 
 VALID = """
 slash_command = "/migrate"
@@ -89,3 +94,56 @@ def test_promote_from_must_name_another_environment(folder: Path, earlier: str) 
     with pytest.raises(ConfigError) as error:
         load_config(write(folder, VALID + f'promote_from = "{earlier}"\n'))
     assert "environment 'dev': policy.promote_from: must name another environment" in str(error.value)
+
+
+# --- secrets too short to mask ------------------------------------------------------------------
+
+TWO_SECRETS = VALID.replace(
+    'env = { DATABASE_URL = "DEV_DATABASE_URL" }', 'env = { DATABASE_URL = "DEV_DATABASE_URL", API_KEY = "DEV_API_KEY" }'
+)
+
+
+@pytest.mark.parametrize(
+    ("variables", "problem"),
+    [
+        ({"DEV_API_KEY": "k9z"}, "variable DEV_API_KEY (for API_KEY) holds a secret shorter than 4 characters,"),
+        (
+            {"DEV_DATABASE_URL": "postgres://app:k9z@db/shop", "DEV_API_KEY": "long-enough"},
+            "variable DEV_DATABASE_URL (for DATABASE_URL) holds a secret shorter than 4 characters (the password in its URL)",
+        ),
+        (  # 5 characters as written, 3 once decoded
+            {"DEV_DATABASE_URL": "postgres://app:k%39z@db/shop"},
+            "variable DEV_DATABASE_URL (for DATABASE_URL) holds a secret shorter than 4 characters (the password in its URL)",
+        ),
+    ],
+    ids=["a value", "a URL's password", "a URL's password, decoded"],
+)
+def test_a_secret_too_short_to_mask_is_refused_by_name(folder: Path, variables: dict[str, str], problem: str) -> None:
+    dev = load_config(write(folder, TWO_SECRETS)).environments["dev"]
+    with pytest.raises(ConfigError) as error:
+        dev.check_secrets(variables)
+    assert str(error.value).startswith(f"environment 'dev': {problem}")
+    assert "k9z" not in str(error.value) and "k%39z" not in str(error.value)
+
+
+def test_long_empty_and_unset_secrets_pass(folder: Path) -> None:
+    dev = load_config(write(folder, TWO_SECRETS)).environments["dev"]
+    dev.check_secrets({"DEV_DATABASE_URL": "postgres://app:long-pw@db/shop", "DEV_API_KEY": "1234"})
+    dev.check_secrets({"DEV_DATABASE_URL": "postgres://app@db/shop", "DEV_API_KEY": ""})  # nothing to hide
+    dev.check_secrets({})
+
+
+def test_a_worker_refuses_to_start_with_a_short_secret(folder: Path) -> None:
+    """The real ``migrabot worker``: it stops at start-up, before serving (or probing) anything."""
+    environ = os.environ | {
+        "MIGRABOT_CONFIG": str(write(folder, TWO_SECRETS)),
+        "MIGRABOT_BROKER_URL": "redis://127.0.0.1:1/0",  # were it to go on, it would reach no broker
+        "DEV_DATABASE_URL": "postgres://app:k9z@db/shop",
+    }
+    worker = subprocess.run(
+        [sys.executable, "-m", "migrabot.cli", "worker", "--env", "dev"],
+        env=environ, capture_output=True, text=True, timeout=60, cwd=REPO, check=False,
+    )
+    assert worker.returncode == 2, worker.stderr
+    assert "environment 'dev': variable DEV_DATABASE_URL (for DATABASE_URL) holds a secret shorter" in worker.stderr
+    assert "k9z" not in worker.stderr + worker.stdout

@@ -130,6 +130,7 @@ def inproc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessBot]:
             signing_secret=SIGNING_SECRET,
             enqueue=lambda request_id, *, queue: enqueued.append((request_id, queue)),
         )
+        bot.start()
         try:
             with BackgroundServer(bot.app) as server:
                 sender = SignedSender(server.url, SIGNING_SECRET, store=api.store, user_names=PEOPLE)

@@ -91,7 +91,7 @@ def clean_lock() -> None:
     yield
     current = lock_current(environment=ENV)
     if current is not None:
-        lock_release(environment=ENV, holder=current.holder, actor="test")
+        lock_release(environment=ENV, token=current.token, actor="test")
 
 
 @pytest.mark.parametrize(("verb", "who", "outcome"), cells(COMMANDS))

@@ -203,5 +203,6 @@ def test_the_word_payload_in_a_command_is_still_a_command(inproc: InProcessBot) 
     """Bolt alone reads such a form body as an interactive payload and answers 404."""
     reply = inproc.sender.slash_command("/migrate", "lock sec-open payload freeze", "U0ALICE", OPS)
     assert reply.status == 200 and "Missing" not in str(reply.body)
+    inproc.sender.slash_command("/migrate", "unlock sec-open", "U0ALICE", OPS)  # other tests need it unlocked
     reply = inproc.sender.slash_command("/migrate", "payload sec-open", "U0ALICE", OPS)
     assert reply.status == 200 and "Unknown command `payload`" in str(reply.body)

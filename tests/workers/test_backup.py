@@ -13,6 +13,7 @@ import re
 import shutil
 import sqlite3
 import stat
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,20 +24,36 @@ import pytest
 import zstandard
 from psycopg import sql
 
-from workers.backup import BackupError, Database, restore_backup, take_backup, verify_backup
+from workers.backup import (
+    BackupError,
+    Database,
+    remove_stale_partials,
+    restore_backup,
+    take_backup,
+    verify_backup,
+)
+from workers.target import PASSED_THROUGH
 
 VENDORS = ["postgresql", "sqlite"]
 
 SEED = [
-    "INSERT INTO accounts_customer (email, name, display_name, created_at) VALUES "
-    "('ada@example.com', 'Ada', 'Ada', CURRENT_TIMESTAMP), ('bob@example.com', 'Bob', 'Bob', CURRENT_TIMESTAMP),"
-    " ('cy@example.com', 'Cy', 'Cy', CURRENT_TIMESTAMP)",
-    "INSERT INTO marketplace_listing (seller_id, title, price_cents, created_at) "
-    "SELECT id, 'Lamp of ' || name, 1200, CURRENT_TIMESTAMP FROM accounts_customer",
-    "INSERT INTO marketplace_order (buyer_id, listing_id, quantity, status, total_cents, placed_at) "
-    "SELECT c.id, l.id, 1, 'open', 1200, CURRENT_TIMESTAMP FROM accounts_customer c, marketplace_listing l",
-    "INSERT INTO media_image (listing_id, path, alt_text, position, uploaded_at) "
-    "SELECT id, 'lamp.jpg', '', 0, CURRENT_TIMESTAMP FROM marketplace_listing",
+    (
+        "INSERT INTO accounts_customer (email, name, display_name, created_at) VALUES "
+        "('ada@example.com', 'Ada', 'Ada', CURRENT_TIMESTAMP), ('bob@example.com', 'Bob', 'Bob', CURRENT_TIMESTAMP),"
+        " ('cy@example.com', 'Cy', 'Cy', CURRENT_TIMESTAMP)"
+    ),
+    (
+        "INSERT INTO marketplace_listing (seller_id, title, price_cents, created_at) "
+        "SELECT id, 'Lamp of ' || name, 1200, CURRENT_TIMESTAMP FROM accounts_customer"
+    ),
+    (
+        "INSERT INTO marketplace_order (buyer_id, listing_id, quantity, status, total_cents, placed_at) "
+        "SELECT c.id, l.id, 1, 'open', 1200, CURRENT_TIMESTAMP FROM accounts_customer c, marketplace_listing l"
+    ),
+    (
+        "INSERT INTO media_image (listing_id, path, alt_text, position, uploaded_at) "
+        "SELECT id, 'lamp.jpg', '', 0, CURRENT_TIMESTAMP FROM marketplace_listing"
+    ),
 ]
 FILLER = "CREATE TABLE filler AS SELECT g AS id, md5(g::text) AS word FROM generate_series(1, 20000) g"
 # What happens to a database after its backup: a rollback, lost rows, a new table.
@@ -297,9 +314,10 @@ def test_from_url_reads_what_the_target_settings_read() -> None:
 # --- secrets ----------------------------------------------------------------------------------------
 
 SHIM = """#!/bin/sh
-# Records how it was called, then runs the real tool.
-printf '%s\\0' "$0" "$@" > "$SHIM_LOG/$$.argv"
-printf '%s' "$PGPASSWORD" > "$SHIM_LOG/$$.password"
+# Records how it was called (argv, and the environment it was given), then runs the real tool.
+printf '%s\\0' "$0" "$@" > "{log}/$$.argv"
+printf '%s' "$PGPASSWORD" > "{log}/$$.password"
+cat /proc/$$/environ > "{log}/$$.environ"
 exec {real} "$@"
 """
 
@@ -313,10 +331,9 @@ def recorded_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     for tool in ("pg_dump", "pg_restore", "psql"):
         real = shutil.which(tool)
         assert real, f"{tool} not on PATH"
-        (shims / tool).write_text(SHIM.format(real=real))
+        (shims / tool).write_text(SHIM.format(real=real, log=log))
         (shims / tool).chmod(0o755)
     monkeypatch.setenv("PATH", f"{shims}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("SHIM_LOG", str(log))
     yield log
 
 
@@ -339,6 +356,30 @@ def test_the_password_reaches_pg_tools_only_through_their_environment(
     for pid, argv in calls.items():
         if Path(argv[0].decode()).name in connecting and b"--version" not in argv:
             assert (recorded_calls / f"{pid}.password").read_text() == secret
+
+
+def test_pg_tools_get_only_a_minimal_environment_and_the_connection(
+    pg_database_url: str, backups: Path, recorded_calls: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not the worker's Slack token, nor another environment's database URL (or anything else it has)."""
+    worker_only = {"SLACK_BOT_TOKEN": f"xoxb-{uuid.uuid4().hex}", "PROD_DATABASE_URL": f"postgres://app:{uuid.uuid4().hex}@prod/shop"}
+    for name, value in worker_only.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PGSERVICEFILE", "/nonexistent")  # the worker's own PG* settings are not the target's
+    database = Database.from_url(pg_database_url)
+    PostgresTarget(database, pg_database_url).execute("CREATE TABLE t (id integer)")
+
+    backup = take_backup(database, backups, label="environ")
+    restore_backup(database, backup.path, backup.sha256)
+
+    environs = [dict(item.split("=", 1) for item in path.read_text().split("\0") if item) for path in recorded_calls.glob("*.environ")]
+    assert len(environs) == 6  # pg_dump twice (dump, --version), psql twice (version, restore), pg_restore twice
+    allowed = {*PASSED_THROUGH, "PGDATABASE", "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGAPPNAME"}
+    for environ in environs:
+        assert worker_only.keys().isdisjoint(environ), sorted(environ)
+        assert set(environ) <= allowed, set(environ) - allowed
+        assert environ["PATH"] == os.environ["PATH"]
+        assert not any(secret in value for value in environ.values() for secret in worker_only.values())
 
 
 # --- restoring --------------------------------------------------------------------------------------
@@ -390,6 +431,29 @@ def test_a_postgres_restore_that_fails_midway_leaves_the_database_as_it_was(pg_t
 
     assert "pg_restore" in str(raised.value)
     assert pg_target.snapshot() == after
+
+
+def test_stale_partial_files_are_removed_and_live_ones_kept(sqlite_target: Target, backups: Path) -> None:
+    """A partial file is named after the process writing it: only a live process's is kept."""
+    gone = _a_dead_pid()
+    backups.mkdir()
+    stale, live = backups / f".staging-1.sqlite3.{gone}.partial", backups / f".staging-2.sqlite3.{os.getpid()}.partial"
+    stale.write_bytes(b"half a backup")
+    live.write_bytes(b"being written")
+    (backups / "notes.partial").write_bytes(b"not ours")
+
+    assert remove_stale_partials(backups) == [stale]
+    assert not stale.exists() and live.exists()
+
+    stale.write_bytes(b"half a backup")
+    backup = take_backup(sqlite_target.database, backups, label="after")  # each backup cleans up first
+    assert files_in(backups) == sorted([live.name, "notes.partial", backup.path.name])
+
+
+def _a_dead_pid() -> int:
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    return finished.pid
 
 
 def test_two_backups_in_a_row_get_their_own_files(target: Target, backups: Path) -> None:
