@@ -25,7 +25,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -61,7 +61,7 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:  # the stdlib's signature
         pass
 
 
@@ -73,7 +73,7 @@ class BackgroundServer:
         self.url = f"http://{host}:{self._server.server_port}{EVENTS_PATH}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="bot-http", daemon=True)
 
-    def __enter__(self) -> BackgroundServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

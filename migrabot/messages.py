@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 MAX_CHOICES = 25
 MAX_SHOWN = 40
@@ -319,8 +319,10 @@ def inconsistent_history(environment: str, app: str, name: str, dependency: str,
 def refused_until_clean(environment: str, findings: Sequence[str]) -> str:
     return "\n".join(
         [
-            f"`{environment}` refuses writes while `check {environment}` finds problems "
-            "(policy `refuse_writes_on_check_failure`). Nothing was run. Fix these, then ask again:",
+            (
+                f"`{environment}` refuses writes while `check {environment}` finds problems "
+                "(policy `refuse_writes_on_check_failure`). Nothing was run. Fix these, then ask again:"
+            ),
             *findings[:3],
             *([f"… and {len(findings) - 3} more: see `check {environment}`."] if len(findings) > 3 else []),
         ]
@@ -343,7 +345,7 @@ def promoted(earlier: str, request_id: int, finished_at: datetime) -> str:
 
 
 def _when(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def nothing_to_do(command_text: str) -> str:
