@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from controlplane.errors import MigrabotError, Refusal
+from migrabot import messages
 from migrabot.config import Environment
 from workers import children
 from workers.redact import redact
@@ -130,7 +131,8 @@ class Target:
                 f"`{command}` took longer than {self.timeout_seconds:g} s in `{self.environment.name}` and was stopped"
             )
         if returncode == PROBE_REFUSED and "refusal" in verdict:
-            raise Refusal(redact(verdict["refusal"], self.secrets))
+            # The target's words, not our markup: shown as text wherever a refusal is echoed.
+            raise Refusal(messages.escaped(redact(verdict["refusal"], self.secrets)))
         if returncode == PROBE_MIGRATION_FAILED and "failed" in verdict:
             failed = verdict["failed"]
             raise MigrationFailed(failed["app"], failed["name"], redact(failed["error"], self.secrets))
