@@ -1,4 +1,4 @@
-"""Building the Bolt app: signature checks, listeners, background chores, database hygiene."""
+"""Building the Bolt app: signature checks, listeners, the notifier and background chores."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from slack_sdk import WebClient
 
 from bot.directory import Directory
 from bot.followup import Enqueue, FollowUp
-from bot.housekeeping import Housekeeper
+from bot.housekeeping import SWEEP_SECONDS, Housekeeper
 from bot.listeners import actions, commands
-from bot.notify import Notifier
+from bot.notify import Notifier, with_retries
 from migrabot.config import Config
 
 
@@ -25,15 +25,18 @@ class Bot:
     followup: FollowUp
     housekeeper: Housekeeper
     directory: Directory
+    notifier: Notifier
 
     def start(self) -> None:
         """Start the background chores in the process that serves Slack (after any fork)."""
         self.directory.start()
+        self.notifier.start()
         self.housekeeper.start()
 
     def close(self) -> None:
         self.directory.stop()
         self.housekeeper.stop()
+        self.notifier.stop()
         self.followup.shutdown()
 
 
@@ -58,10 +61,12 @@ def build_app(
     )
     app.middleware(_close_connections)
     directory = directory or Directory(client, groups=_policy_groups(config), **_directory_timing())
-    followup = FollowUp(config=config, notifier=Notifier(client, config.slash_command), enqueue=enqueue)
+    notifier = Notifier(with_retries(client), config)
+    followup = FollowUp(config=config, notifier=notifier, enqueue=enqueue)
     commands.register(app, config=config, directory=directory, followup=followup)
     actions.register(app, config=config, directory=directory, followup=followup)
-    return Bot(app, followup, Housekeeper(followup), directory)
+    sweep_seconds = float(os.environ.get("MIGRABOT_SWEEP_SECONDS") or SWEEP_SECONDS)
+    return Bot(app, followup, Housekeeper(followup, every_seconds=sweep_seconds), directory, notifier)
 
 
 def _close_connections(next: Callable[[], None]) -> None:

@@ -2,6 +2,13 @@
 
 ``text`` is the notification and screen-reader fallback; the blocks are what people read, short
 first so the thread stays readable on a phone. Long listings go out as files (``bot.notify``).
+
+Every card is built from ``bot.blocks``, so whatever its input it stays within Slack's limits (a
+text object ≤ 3,000 characters, ≤ 50 blocks, message text ≤ 40,000). A long listing (plan steps,
+apps) is folded: a summary with counts first, every line that matters (a dangerous step, an app with
+migrations to apply), then "… and N more". When a message is folded, ``folded(message)`` is true and
+its caller attaches the full text as a file: ``plan_listing(request)`` for a plan to approve; the
+read verbs already attach ``manage.py``'s own listing.
 """
 
 from __future__ import annotations
@@ -10,53 +17,87 @@ import json
 from datetime import datetime
 from typing import Any
 
+from bot import blocks as kit
+from bot.blocks import Blocks, Message, folded
 from controlplane.models import Backup, Request
 from migrabot import messages
 
-Blocks = list[dict[str, Any]]
-Message = tuple[str, Blocks]
-
 
 def section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    return kit.section(text)
 
 
 def context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+    return kit.context(text)
 
 
 def code(text: str) -> Message:
-    return text, [section(f"```{text}```")]
+    # split("\n") and join give the text back exactly, so a listing short enough for one section
+    # reads as ```text``` (what the e2e tests compare with manage.py's output).
+    return kit.message(text, kit.sections(text.split("\n"), fence="```"))
 
 
 def request_card(request: Request, command: str) -> Message:
     """The parent message of a request's thread, updated in place as the request moves on."""
     title = messages.card_title(request.pk, command, request.command_text)
     status = messages.card_context(request.requester, request.state)
-    return f"{title} — {status}", [section(title), context(status)]
+    return kit.message(f"{title} — {status}", [section(title), context(status)])
 
 
 def note(text: str) -> Message:
-    return text, [section(text)]
+    return kit.message(text, kit.sections(text.split("\n")))
 
 
-def showmigrations_result(environment: str, result: dict[str, Any]) -> Message:
-    lines, applied, total = [], 0, 0
+def progress(lines: list[str]) -> Message:
+    """A run's progress message, updated as each migration starts and finishes: the newest lines
+    in one section, under a line saying how many earlier ones are folded (none is cut silently)."""
+    if not lines:
+        return note(messages.starting())
+    kept: list[str] = []
+    used = 0
+    for line in reversed(lines[-kit.LINES :]):
+        line = kit.cut(line, kit.TEXT)
+        if kept and used + 1 + kit.size(line) > kit.TEXT:
+            break
+        kept.insert(0, line)
+        used += 1 + kit.size(line)
+    earlier = len(lines) - len(kept)
+    head = [context(messages.progress_folded(earlier))] if earlier else []
+    return kit.message("\n".join(kept), [*head, *kit.sections(kept)])
+
+
+def _apps(environment: str, result: dict[str, Any], where: str) -> tuple[str, Blocks]:
+    """The summary and the apps of a showmigrations result; when they do not all fit, the apps
+    with migrations to apply come first and the rest are folded (``where`` says where they are)."""
+    lines: list[str] = []
+    pending: list[int] = []
+    applied, total = 0, 0
     for app in result["apps"]:
         migrations = app["migrations"]
         done = sum(1 for m in migrations if m["state"] == "applied")
         waiting = (m["name"] for m in migrations if m["state"] != "applied")
         applied, total = applied + done, total + len(migrations)
+        if done < len(migrations):
+            pending.append(len(lines))
         lines.append(messages.app_line(app["app"], done, len(migrations), next(waiting, None)))
     summary = messages.showmigrations_summary(environment, applied, total)
-    return summary, [section(summary), section("\n".join(lines))]
+    fold = kit.fold(lines, pending)
+    shown = kit.sections(lines[i] for i in fold.shown)
+    if fold.folded:
+        shown.append(kit.context(messages.folded(fold.hidden, "app", fold.hidden_must, "not up to date", where), block_id=kit.FOLDED))
+    return summary, shown
+
+
+def showmigrations_result(environment: str, result: dict[str, Any]) -> Message:
+    summary, apps = _apps(environment, result, messages.in_the_file())
+    return kit.message(summary, [section(summary), *apps])
 
 
 def check_result(environment: str, findings: list[str]) -> Message:
     if not findings:
         return note(messages.check_clean(environment))
     summary = messages.check_summary(environment, len(findings))
-    return summary, [section(summary), *_findings_blocks(environment, findings)]
+    return kit.message(summary, [section(summary), *_findings_blocks(environment, findings)])
 
 
 def warnings(environment: str, findings: list[str]) -> Blocks:
@@ -67,70 +108,113 @@ def warnings(environment: str, findings: list[str]) -> Blocks:
 
 
 def _findings_blocks(environment: str, findings: list[str]) -> Blocks:
-    # One finding per section: each can be long, and a section holds at most 3000 characters.
-    shown = [section(finding[:2900]) for finding in findings[:MAX_FINDINGS]]
+    # One finding per section (each can be long; a section cuts one longer than 3,000 characters
+    # visibly), and at most MAX_FINDINGS of them: `check` attaches the full list.
+    shown = [section(finding) for finding in findings[:MAX_FINDINGS]]
     more = len(findings) - MAX_FINDINGS
     return shown + ([context(messages.more_findings(environment, more))] if more > 0 else [])
 
 
-MAX_FINDINGS = 10
+MAX_FINDINGS = messages.MAX_FINDINGS
+
+
+# --- plans: what each step risks, folded so that every dangerous step shows ----------------------
+
+
+def _risks(step: dict[str, Any]) -> tuple[bool, bool, bool]:
+    """(irreversible, destroys data, no-op reverse): the steps an approver must see."""
+    operations = step["operations"]
+    return (
+        any(op["irreversible"] for op in operations),
+        any(op.get("destroys_data") for op in operations),
+        bool(step["backwards"]) and any(op.get("noop_reverse") for op in operations),
+    )
+
+
+def _marks(step: dict[str, Any], *, irreversible: bool = True) -> list[str]:
+    is_irreversible, destroys, noop = _risks(step)
+    marks = ["⛔ irreversible"] if irreversible and is_irreversible else []
+    if destroys:
+        tables = sorted({t for op in step["operations"] if op.get("destroys_data") for t in op.get("tables", [])})
+        marks.append("🔥 destroys data" + (f" in {', '.join(f'`{t}`' for t in tables)}" if tables else ""))
+    return marks + (["⚪ no-op reverse"] if noop else [])
+
+
+def _risk_summary(steps: list[dict[str, Any]]) -> str:
+    risks = [_risks(step) for step in steps]
+    backwards = any(step["backwards"] for step in steps)
+    return messages.plan_risks(
+        len(steps),
+        sum(r[1] for r in risks),
+        sum(r[0] for r in risks),
+        sum(r[2] for r in risks) if backwards else None,
+    )
+
+
+def _steps_blocks(steps: list[dict[str, Any]], lines: list[str], where: str) -> Blocks:
+    """Step lines in plan order; when they do not all fit, every dangerous step that fits, the
+    first others, a ``⋮`` where steps are left out, and how many more there are and where."""
+    dangerous = [i for i, step in enumerate(steps) if any(_risks(step))]
+    fold = kit.fold(lines, dangerous)
+    shown = kit.sections(kit.in_order(lines, fold.shown))
+    if fold.folded:
+        shown.append(kit.context(messages.folded(fold.hidden, "step", fold.hidden_must, "dangerous", where), block_id=kit.FOLDED))
+    return shown
 
 
 def plan_result(environment: str, result: dict[str, Any], findings: list[str] | None = None) -> Message:
     steps = result["steps"]
     backwards = sum(1 for step in steps if step["backwards"])
     summary = messages.plan_summary(environment, len(steps) - backwards, backwards)
-    blocks = [*warnings(environment, findings or []), section(summary)]
-    if steps:
-        lines = [
-            messages.plan_step(
-                step["app"],
-                step["name"],
-                step["backwards"],
-                len(step["operations"]),
-                any(op["irreversible"] for op in step["operations"]),
-            )
-            for step in steps
-        ]
-        blocks.append(section("\n".join(lines)[:2900]))
-    return summary, blocks
+    if not steps:
+        return kit.message(summary, [*warnings(environment, findings or []), section(summary)])
+    lines = [
+        # plan_step flags an irreversible step its own way; the other risks follow it.
+        messages.plan_step(step["app"], step["name"], step["backwards"], len(step["operations"]), _risks(step)[0])
+        + "".join(f" · {mark}" for mark in _marks(step, irreversible=False))
+        for step in steps
+    ]
+    blocks = [
+        *warnings(environment, findings or []),
+        section(f"{summary}\n{_risk_summary(steps)}"),
+        *_steps_blocks(steps, lines, messages.in_the_file()),
+    ]
+    return kit.message(summary, blocks)
 
 
 # --- writes ------------------------------------------------------------------------------------
 
 APPROVE, DENY = "approve", "deny"
+MAX_TABLES = 25
 
 
 def _step_line(step: dict[str, Any]) -> str:
-    operations = step["operations"]
-    marks = []
-    if any(op["irreversible"] for op in operations):
-        marks.append("⛔ irreversible")
-    destroyed = sorted({table for op in operations if op.get("destroys_data") for table in op.get("tables", [])})
-    if any(op.get("destroys_data") for op in operations):
-        marks.append("🔥 destroys data" + (f" in {', '.join(f'`{t}`' for t in destroyed)}" if destroyed else ""))
-    if step["backwards"] and any(op.get("noop_reverse") for op in operations):
-        marks.append("⚪ no-op reverse")
     arrow = "↩️ unapply" if step["backwards"] else "➡️ apply"
+    marks = _marks(step)
     return f"{arrow} `{step['app']}.{step['name']}`" + (" — " + "; ".join(marks) if marks else "")
+
+
+def _table(table: dict[str, Any]) -> str:
+    return f"`{table['table']}` ({table['rows']:,} rows)" if table.get("exists") else f"`{table['table']}` (absent)"
+
+
+def _restore_line(restore: dict[str, Any]) -> str:
+    return messages.restore_plan(restore["backup"], restore["sha256"], restore["size"], restore["taken_at"])
 
 
 def _plan_blocks(request: Request) -> Blocks:
     plan = request.plan or {}
     restore = plan.get("restore")
+    steps = plan.get("steps", [])
+    title = messages.plan_title(request.pk, request.command_text)
+    blocks = [*warnings(request.environment, plan.get("warnings", []))]
     if restore:
-        lines = [
-            f"♻️ restore backup #{restore['backup']} (sha256 `{restore['sha256'][:16]}…`, "
-            f"{restore['size'] / 1048576:.1f} MiB, taken {restore['taken_at'][:16].replace('T', ' ')} UTC); "
-            "the current state is backed up first"
-        ]
+        blocks += [section(title), section(_restore_line(restore))]
     else:
-        lines = [_step_line(step) for step in plan.get("steps", [])]
-    blocks = [
-        *warnings(request.environment, plan.get("warnings", [])),
-        section(f"*Plan for #{request.pk}* `{request.command_text}`"),
-        section("\n".join(lines)[:2900]),
-    ]
+        # Its own summary and risk first, then the steps: every dangerous one, folded if need be.
+        blocks += [section(f"{title}\n{_risk_summary(steps)}")]
+        where = messages.in_the_file(_listing_name(request))
+        blocks += _steps_blocks(steps, [_step_line(step) for step in steps], where)
     promoted = plan.get("promoted_from")
     if promoted:
         blocks.append(
@@ -138,35 +222,62 @@ def _plan_blocks(request: Request) -> Blocks:
         )
     tables = plan.get("tables") or []
     if tables:
-        shown = ", ".join(
-            f"`{t['table']}` ({t['rows']:,} rows)" if t.get("exists") else f"`{t['table']}` (absent)" for t in tables
-        )
-        blocks.append(context(f"Tables: {shown}"[:2900]))
+        more = len(tables) - MAX_TABLES
+        marked = more > 0 and not any(block.get("block_id") == kit.FOLDED for block in blocks)
+        text = messages.tables([_table(t) for t in tables[:MAX_TABLES]], more)
+        blocks.append(kit.context(text, block_id=kit.FOLDED if marked else None))
     return blocks
 
 
+def _listing_name(request: Request) -> str:
+    return f"request-{request.pk}-plan.txt"
+
+
+def plan_listing(request: Request) -> tuple[str, str]:
+    """The whole plan as a file (name, text): what a folded plan message leaves out, every step
+    with its operations and every table. Attach it when ``folded(plan_for_approval(...))``."""
+    plan = request.plan or {}
+    steps = plan.get("steps", [])
+    lines = [messages.plan_listing_title(request.pk, request.command_text)]
+    if plan.get("restore"):
+        lines.append(_restore_line(plan["restore"]))
+    else:
+        lines += [_risk_summary(steps), ""]
+        for step in steps:
+            lines.append(_step_line(step))
+            lines += [f"    {op['description']}" for op in step["operations"] if op.get("description")]
+    tables = plan.get("tables") or []
+    if tables:
+        lines += ["", messages.tables([_table(t) for t in tables], 0)]
+    return _listing_name(request), "\n".join(lines) + "\n"
+
+
 def plan_for_approval(request: Request, environment: Any) -> Message:
-    """The plan in the thread with Approve / Deny; the buttons carry the request and plan digest."""
+    """The plan in the thread with Approve / Deny; the buttons carry the request and plan digest.
+    When ``folded(…)`` of it is true, the caller attaches ``plan_listing(request)`` with it."""
     value = json.dumps({"request": request.pk, "digest": request.plan_digest})
     assert request.expires_at is not None
+    buttons = kit.actions(
+        f"decision-{request.pk}", [(APPROVE, "Approve", "primary", value), (DENY, "Deny", "danger", value)]
+    )
     blocks = _plan_blocks(request) + [
         context(messages.approval_needed(request.approvals_required, request.requester, request.expires_at)),
-        {
-            "type": "actions",
-            "block_id": f"decision-{request.pk}",
-            "elements": [
-                {"type": "button", "action_id": APPROVE, "style": "primary", "value": value, "text": {"type": "plain_text", "text": "Approve"}},
-                {"type": "button", "action_id": DENY, "style": "danger", "value": value, "text": {"type": "plain_text", "text": "Deny"}},
-            ],
-        },
+        buttons,
     ]
-    return f"Plan for #{request.pk} `{request.command_text}` — approval needed", blocks
+    return kit.message(messages.plan_needs_approval(request.pk, request.command_text), blocks, keep_last=2)
 
 
-def plan_decided(request: Request, person: str, moment: datetime) -> Message:
-    """The plan message once decided: buttons cannot be disabled, so they are replaced."""
-    text = messages.decision(request.state, person, moment)
-    return text, _plan_blocks(request) + [section(text)]
+def plan_folded(request: Request) -> bool:
+    """Whether the plan message of ``request`` folds its steps (or tables): then the thread gets
+    ``plan_listing(request)`` as a file with it. The same answer as ``folded(plan_for_approval(…))``."""
+    return folded(("", _plan_blocks(request)))
+
+
+def plan_decided(request: Request, person: str, moment: datetime, state: str | None = None) -> Message:
+    """The plan message once decided: buttons cannot be disabled, so they are replaced. ``state``
+    is the decision when the request has moved on since (shown later than it was made)."""
+    text = messages.decision(state or request.state, person, moment)
+    return kit.message(text, _plan_blocks(request) + [section(text)], keep_last=1)
 
 
 def backup_recorded(backup: Backup) -> Message:
@@ -177,11 +288,12 @@ def backup_recorded(backup: Backup) -> Message:
 
 def run_result(request: Request, result: dict[str, Any], state: dict[str, Any]) -> Message:
     summary = messages.run_done(request.verb, len(result.get("applied", [])), len(result.get("unapplied", [])))
-    _, state_blocks = showmigrations_result(request.environment, state)
-    return summary, [section(summary), *state_blocks[1:]]
+    # No listing is attached to a run's result: the folded apps point to the read verb instead.
+    _, apps = _apps(request.environment, state, messages.in_showmigrations(request.environment))
+    return kit.message(summary, [section(summary), *apps])
 
 
 def restored(request: Request, backup: Backup, state: dict[str, Any]) -> Message:
     summary = messages.restored(backup.pk, backup.created_at)
-    _, state_blocks = showmigrations_result(request.environment, state)
-    return summary, [section(summary), *state_blocks[1:]]
+    _, apps = _apps(request.environment, state, messages.in_showmigrations(request.environment))
+    return kit.message(summary, [section(summary), *apps])

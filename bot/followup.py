@@ -1,8 +1,9 @@
-"""What happens after the ack, off Slack's request thread: posting, updating and enqueueing.
+"""What happens after the ack, off Slack's request thread: enqueueing, and recording decisions.
 
-The ack path only parses, checks and writes rows; Slack calls and the broker wait until here, so
-``ack()`` never waits on the network. The card is posted before the task is sent, so a worker
-always has a thread to answer in.
+The ack path only parses, checks and writes rows; the broker waits until here, so ``ack()`` never
+waits on the network. Nothing here waits on Slack either: what the thread should say is recorded
+(``services.post_record``) and the notifier shows it. Only the bot's private answers to one person
+(a refused click) and channel announcements are direct Slack calls, still after the ack.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Any
 from django.db import close_old_connections
 from django.utils import timezone
 
-from bot import cards
 from bot.notify import Notifier
 from controlplane import selectors, services
 from controlplane.models import Request, State
@@ -48,14 +48,10 @@ class FollowUp:
     # --- jobs ----------------------------------------------------------------------------------
 
     def start(self, request_id: int) -> None:
-        """A new request: its card, then its first task."""
+        """A new request: its first task (its card is already recorded for the notifier)."""
         request = selectors.request_get(request_id=request_id)
-        if request is None:
-            return
-        if not request.thread_ts:
-            services.request_attach_card(request_id=request_id, thread_ts=self.notifier.post_card(request))
-            request.refresh_from_db()
-        self.enqueue(request)
+        if request is not None:
+            self.enqueue(request)
 
     def enqueue(self, request: Request) -> None:
         queue = self._config.environments[request.environment].celery_queue
@@ -64,7 +60,7 @@ class FollowUp:
         except Exception as error:  # kombu raises more than OperationalError when Redis goes away
             # The row keeps its state with no ``enqueued_at``; the sweep sends it once the broker is back.
             log.warning("request.queue_unreachable request=%s queue=%s error=%r", request.pk, queue, error)
-            self.notifier.reply(request, cards.note(messages.queue_unreachable(request.pk)))
+            services.post_note(request_id=request.pk, text=messages.queue_unreachable(request.pk))
             return
         services.request_mark_enqueued(request_id=request.pk)
 
@@ -74,21 +70,25 @@ class FollowUp:
         if final:
             self.show_outcome(request, person)
         else:
-            self.notifier.reply(request, cards.note(messages.approved_by(approvers, request.approvals_required)))
+            services.post_note(request_id=request.pk, text=messages.approved_by(approvers, request.approvals_required))
         if request.state == State.APPROVED:
             self.enqueue(request)
 
     def show_outcome(self, request: Request, person: str = "") -> None:
-        """Replace the buttons with who decided what and when, and update the card."""
-        if request.plan_ts:
-            self.notifier.update(request, request.plan_ts, cards.plan_decided(request, person, timezone.now()))
-        self.notifier.update_card(request)
+        """Replace the plan's buttons with who decided what and when (the card follows its state)."""
+        if request.plan:
+            services.post_record(
+                request_id=request.pk,
+                key="plan",
+                kind="plan",
+                data={"decided_by": person, "at": timezone.now().isoformat(), "state": request.state},
+            )
 
     def tell(self, *, channel: str, user: str, text: str, thread_ts: str | None = None) -> None:
-        self.notifier.ephemeral(channel=channel, user=user, text=text, thread_ts=thread_ts)
+        self.notifier.tell(channel=channel, user=user, text=text, thread_ts=thread_ts)
 
     def announce(self, *, channel: str, text: str) -> None:
-        self.notifier.client.chat_postMessage(channel=channel, text=text)
+        self.notifier.announce(channel=channel, text=text)
 
     @staticmethod
     def _guarded(job: Callable[..., None], *args: Any, **kwargs: Any) -> None:

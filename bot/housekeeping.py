@@ -10,33 +10,25 @@ from datetime import timedelta
 
 from django.db import close_old_connections
 
-from bot import cards
 from bot.followup import FollowUp
 from controlplane.approvals import request_expire_due
 from controlplane.recovery import request_fail_abandoned, request_interrupt_orphans, requests_to_enqueue
-from migrabot import messages
 
 log = logging.getLogger(__name__)
 SWEEP_SECONDS = 15
 
 
 def sweep(followup: FollowUp, **resend: timedelta) -> None:
-    """One pass over this bot's environments; every change is told in the request's thread.
-    ``resend`` tunes ``requests_to_enqueue`` (its ``grace`` and ``resend_after``)."""
+    """One pass over this bot's environments; each change records its note for the thread.
+    ``resend`` tunes ``requests_to_enqueue`` (its ``grace`` and ``resend_after``). Several bots may
+    sweep at once: each change is a conditional update, so only one of them makes (and tells) it."""
     environments = followup.environments
     for request in request_expire_due(environments=environments):
-        followup.notifier.reply(request, cards.note(messages.request_expired(request.pk)))
         followup.show_outcome(request)
     for request in requests_to_enqueue(environments=environments, **resend):
         followup.enqueue(request)
-    for request in request_fail_abandoned(environments=environments):
-        followup.notifier.reply(request, cards.note(messages.abandoned(request.pk, request.error)))
-        followup.notifier.update_card(request)
-    for request in request_interrupt_orphans(environments=environments):
-        known = request.result or {}
-        text = messages.interrupted(request.pk, known.get("unapplied", []), known.get("applied", []))
-        followup.notifier.reply(request, cards.note(text))
-        followup.notifier.update_card(request)
+    request_fail_abandoned(environments=environments)
+    request_interrupt_orphans(environments=environments)
 
 
 class Housekeeper:

@@ -1,95 +1,249 @@
-"""Posting to Slack for a request: its card, replies in its thread, files. Used by bot and workers.
+"""The notifier: makes Slack show what the control plane recorded, whatever Slack does meanwhile.
 
-Everything goes through the bot token (``chat.postMessage`` / ``chat.update``), never the slash
-command's ``response_url``, which Slack limits to five uses in thirty minutes.
+Each request's posts (``controlplane.models.Post``) are reconciled in reading order: the card
+first (it makes the thread), then the thread's messages in the order they were recorded. A post
+with no ``ts`` is posted; one whose ``version`` moved past ``shown_version`` is updated, at most
+once every ``MIN_UPDATE_SECONDS`` (so a run's progress costs Slack calls by its duration, not by
+its number of migrations). It is idempotent and resumable: whatever crashed, the rows say what is
+left to do. Several bots may run it against one control plane: a post is claimed with a
+conditional update before its Slack call, so only one of them makes it.
+
+Slack failures are logged and retried with backoff (slack_sdk's retry handlers for rate limits,
+server and connection errors first; then per post, honouring ``Retry-After``). They never touch a
+request: workers record and go on, and the thread catches up when Slack answers again. The one
+exception is a channel the bot cannot post in (``not_in_channel``, ``channel_not_found``): the
+request is ended there, and the requester told privately through the command's ``response_url``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable
+from datetime import timedelta
 
+from django.db import DatabaseError, close_old_connections, transaction
+from django.db.models import Case, F, Q, When
+from django.utils import timezone
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
+from slack_sdk.webhook import WebhookClient
 
-from bot import cards
-from controlplane.models import Request
+from bot import thread
+from controlplane import services, wake
+from controlplane.models import TERMINAL_STATES, Post, Request, State
 from migrabot import messages
+from migrabot.config import Config
 
-INLINE_LIMIT = 2500
-INLINE_LINES = 25
+log = logging.getLogger(__name__)
+MIN_UPDATE_SECONDS = 2.0  # per message; MIGRABOT_MIN_UPDATE_SECONDS changes it (tests)
+# A claim outlives any one Slack call; a bot killed mid-call leaves its claim to lapse.
+CLAIM = timedelta(seconds=float(os.environ.get("MIGRABOT_POST_CLAIM_SECONDS") or 60))
+BACKOFF_SECONDS = (1, 2, 5, 10, 20, 30)  # a thread catches up within 30 s of Slack coming back
+UNREACHABLE_CHANNEL = ("not_in_channel", "channel_not_found", "is_archived")
+BATCH = 200
+RECORD_TRIES = 10
+
+
+def with_retries(client: WebClient) -> WebClient:
+    """The client with slack_sdk's handlers for rate limits (Retry-After) and server errors."""
+    client.retry_handlers.extend([RateLimitErrorRetryHandler(max_retry_count=1), ServerErrorRetryHandler(max_retry_count=2)])
+    return client
 
 
 class Notifier:
-    def __init__(self, client: WebClient, command: str) -> None:
+    def __init__(self, client: WebClient, config: Config) -> None:
         self.client = client
-        self.command = command
+        self.config = config
+        self.min_update = timedelta(seconds=float(os.environ.get("MIGRABOT_MIN_UPDATE_SECONDS") or MIN_UPDATE_SECONDS))
+        self._stopped = threading.Event()
+        self._threads: list[threading.Thread] = []
 
-    def post_card(self, request: Request) -> str:
-        text, blocks = cards.request_card(request, self.command)
-        response = self.client.chat_postMessage(channel=request.channel, text=text, blocks=blocks)
+    # --- the loop -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._threads:
+            return
+        for target, name in ((self._loop, "notifier"), (self._listen, "notifier-wake")):
+            worker = threading.Thread(target=target, name=name, daemon=True)
+            worker.start()
+            self._threads.append(worker)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        for worker in self._threads:
+            worker.join(5)
+
+    def _listen(self) -> None:
+        try:
+            wake.listen(self._stopped)
+        finally:
+            close_old_connections()
+
+    def _loop(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                self.reconcile()
+            except Exception:
+                log.exception("notifier.failed")
+            finally:
+                close_old_connections()
+            wake.wait(self._next_pause())
+
+    def _next_pause(self) -> float:
+        soonest = (
+            Post.objects.filter(pending=True, request__environment__in=list(self.config.environments))
+            .exclude(retry_at__isnull=True)
+            .order_by("retry_at")
+            .values_list("retry_at", flat=True)
+            .first()
+        )
+        if soonest is None:
+            return wake.POLL_SECONDS
+        return max(0.05, min(wake.POLL_SECONDS, (soonest - timezone.now()).total_seconds()))
+
+    # --- one pass -----------------------------------------------------------------------------
+
+    def reconcile(self) -> int:
+        """One pass over every pending post of this bot's environments; the number shown."""
+        now = timezone.now()
+        due = Q(retry_at__isnull=True) | Q(retry_at__lte=now)
+        pending = Post.objects.filter(due, pending=True, request__environment__in=list(self.config.environments))
+        request_ids = list(pending.order_by("request_id").values_list("request_id", flat=True).distinct()[:BATCH])
+        return sum(self._reconcile_request(request_id) for request_id in request_ids)
+
+    def _reconcile_request(self, request_id: int) -> int:
+        request = Request.objects.get(pk=request_id)
+        shown = 0
+        posts = sorted(Post.objects.filter(request_id=request_id), key=lambda post: (post.key != "card", post.id))
+        for post in posts:
+            if not post.pending:
+                continue
+            if post.key != "card" and not request.thread_ts:
+                break  # the card makes the thread: nothing goes in it before
+            if not post.ts and self._earlier_unposted(posts, post):
+                break  # reading order: a message is posted only after those recorded before it
+            if post.ts and post.shown_at and timezone.now() - post.shown_at < self.min_update:
+                # Throttled: updated again once the interval is over, with whatever it says then.
+                Post.objects.filter(pk=post.pk).update(retry_at=post.shown_at + self.min_update)
+                continue
+            if self._show(request, post):
+                shown += 1
+                post.ts = post.ts or "shown"
+                request.refresh_from_db()
+            elif not post.ts:
+                break
+        return shown
+
+    @staticmethod
+    def _earlier_unposted(posts: Iterable[Post], post: Post) -> bool:
+        return any(other.id < post.id and other.key != "card" and not other.ts for other in posts)
+
+    def _show(self, request: Request, post: Post) -> bool:
+        """Claim the post, make one Slack call, record what Slack now shows; False if not shown."""
+        now = timezone.now()
+        claimed = Post.objects.filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now), pk=post.pk, pending=True).update(
+            claimed_until=now + CLAIM
+        )
+        if not claimed:
+            return False
+        post.refresh_from_db()
+        seen = post.version
+        try:
+            ts = self._call(request, post)
+        except SlackApiError as error:
+            self._failed(request, post, str(error.response.get("error", "")), error.response.headers.get("Retry-After"))
+            return False
+        except Exception as error:  # the network, or a broken render: retried, never fatal
+            self._failed(request, post, repr(error)[:200], None)
+            return False
+        self._record_shown(request, post, ts, seen)
+        return True
+
+    def _record_shown(self, request: Request, post: Post, ts: str, seen: int) -> None:
+        """What Slack shows now. Tried again on a database error: Slack already has the message,
+        and a post whose ts is lost would be posted a second time once its claim lapses."""
+        for attempt in range(RECORD_TRIES):
+            try:
+                # The request row before the post row, as every service locks them: no deadlock.
+                with transaction.atomic():
+                    if post.key == "card" and ts:
+                        services.request_attach_card(request_id=request.pk, thread_ts=ts)
+                    if post.key == "plan" and ts:
+                        services.request_set_plan_message(request_id=request.pk, ts=ts)
+                    Post.objects.filter(pk=post.pk).update(
+                        ts=ts or post.ts, shown_version=seen, pending=Case(When(version__gt=seen, then=True), default=False),
+                        shown_at=timezone.now(), claimed_until=None, retry_at=None, attempts=0, last_error="",
+                    )
+                return
+            except DatabaseError:
+                if attempt == RECORD_TRIES - 1:
+                    raise
+                log.warning("notifier.record_retry request=%s post=%s attempt=%s", request.pk, post.key, attempt + 1)
+                close_old_connections()
+                time.sleep(0.2 * (attempt + 1))
+
+    def _call(self, request: Request, post: Post) -> str:
+        upload = thread.as_file(post, request)
+        if upload is not None:
+            if post.ts or upload == thread.SKIP:
+                return post.ts or "skipped"  # a file is never changed once shared
+            filename, title, content = upload
+            response = self.client.files_upload_v2(
+                channel=request.channel, thread_ts=request.thread_ts, filename=filename, title=title, content=content
+            )
+            return str(response.get("file", {}).get("id", "file"))
+        text, blocks = thread.render(post, request, self.config)
+        if post.ts:
+            self.client.chat_update(channel=request.channel, ts=post.ts, text=text, blocks=blocks)
+            return post.ts
+        thread_ts = None if post.key == "card" else request.thread_ts
+        response = self.client.chat_postMessage(channel=request.channel, thread_ts=thread_ts, text=text, blocks=blocks)
         return str(response["ts"])
 
-    def update_card(self, request: Request) -> None:
-        if request.thread_ts:
-            self.update(request, request.thread_ts, cards.request_card(request, self.command))
-
-    def post(self, request: Request, message: cards.Message) -> str:
-        """A reply in the request's thread; returns its ts so it can be updated later."""
-        text, blocks = message
-        response = self.client.chat_postMessage(
-            channel=request.channel, thread_ts=request.thread_ts, text=text, blocks=blocks
-        )
-        return str(response["ts"])
-
-    def reply(self, request: Request, message: cards.Message) -> None:
-        self.post(request, message)
-
-    def update(self, request: Request, ts: str, message: cards.Message) -> None:
-        text, blocks = message
-        self.client.chat_update(channel=request.channel, ts=ts, text=text, blocks=blocks)
-
-    def attach(self, request: Request, *, filename: str, title: str, content: str) -> None:
-        self.client.files_upload_v2(
-            channel=request.channel,
-            thread_ts=request.thread_ts,
-            filename=filename,
-            title=title,
-            content=content,
+    def _failed(self, request: Request, post: Post, error: str, retry_after: str | None) -> None:
+        log.warning("notifier.slack_failed request=%s post=%s error=%s", request.pk, post.key, error)
+        if post.key == "card" and not post.ts and error in UNREACHABLE_CHANNEL:
+            self._unreachable_channel(request, error)
+            return
+        delay = float(retry_after) if retry_after and retry_after.isdigit() else BACKOFF_SECONDS[min(post.attempts, len(BACKOFF_SECONDS) - 1)]
+        Post.objects.filter(pk=post.pk).update(
+            claimed_until=None, retry_at=timezone.now() + timedelta(seconds=delay), attempts=F("attempts") + 1, last_error=error[:255]
         )
 
-    def listing(self, request: Request, *, filename: str, text: str) -> None:
-        """Short listings go inline; long ones as a file, so the thread stays readable."""
-        if len(text) <= INLINE_LIMIT and text.count("\n") < INLINE_LINES:
-            self.reply(request, cards.code(text))
-        else:
-            self.attach(request, filename=filename, title=filename, content=text)
+    def _unreachable_channel(self, request: Request, error: str) -> None:
+        """The bot cannot post where the command was typed: end the request, tell the requester."""
+        text = messages.not_in_channel(request.pk, self.config.slash_command)
+        with transaction.atomic():
+            open_states = [state for state in State if state not in TERMINAL_STATES]
+            services.request_transition(
+                request_id=request.pk, from_states=open_states, to=State.REFUSED, actor="system",
+                action="request.refused", error=f"the bot cannot post in {request.channel} ({error})",
+            )
+            Post.objects.filter(request=request).update(pending=False, claimed_until=None, last_error=error)
+        if request.response_url:
+            try:
+                WebhookClient(request.response_url).send(text=text, response_type="ephemeral")
+            except Exception as failure:
+                log.warning("notifier.response_url_failed request=%s error=%r", request.pk, failure)
 
-    def ephemeral(self, *, channel: str, user: str, text: str, thread_ts: str | None = None) -> None:
+    # --- the bot's own words to one person (after an ack, never on a request's path) ----------
+
+    def tell(self, *, channel: str, user: str, text: str, thread_ts: str | None = None) -> None:
         self.client.chat_postEphemeral(channel=channel, user=user, text=text, thread_ts=thread_ts)
 
-    def progress(self, request: Request) -> Progress:
-        return Progress(self, request)
+    def announce(self, *, channel: str, text: str) -> None:
+        self.client.chat_postMessage(channel=channel, text=text)
 
 
-class Progress:
-    """One message in the thread, updated in place as each migration starts and finishes."""
-
-    def __init__(self, notifier: Notifier, request: Request) -> None:
-        self._notifier = notifier
-        self._request = request
-        self._lines: list[str] = []
-        self._ts = notifier.post(request, cards.note("⏳ Starting…"))
-
-    def add(self, event: dict[str, Any]) -> None:
-        line = messages.progress_line(event)
-        if event["event"].endswith("_success") and self._lines:
-            self._lines[-1] = line  # the finished step replaces its "started" line
-        else:
-            self._lines.append(line)
-        self._show()
-
-    def fail(self, app: str, name: str) -> None:
-        self._lines.append(f"❌ `{app}.{name}` failed")
-        self._show()
-
-    def _show(self) -> None:
-        self._notifier.update(self._request, self._ts, cards.note("\n".join(self._lines)[-2900:]))
+def wait_until_shown(request_id: int, timeout: float = 10) -> bool:
+    """For tests and local mode: until every post of the request is shown."""
+    deadline = time.monotonic() + timeout
+    while Post.objects.filter(request_id=request_id, pending=True).exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True

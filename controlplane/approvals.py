@@ -95,6 +95,7 @@ def request_expire_due(*, environments: list[str]) -> list[Request]:
             to=State.EXPIRED,
             actor="system",
             action="request.expired",
+            note=messages.request_expired(request_id),
         )
         if request is not None:
             expired.append(request)

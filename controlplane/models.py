@@ -44,6 +44,8 @@ class Request(models.Model):
     args = models.JSONField(default=list)
     requester = models.CharField(max_length=32)
     channel = models.CharField(max_length=32)
+    # Where to answer the requester when the bot cannot post in the channel (Slack allows it there).
+    response_url = models.URLField(max_length=500, blank=True)
     thread_ts = models.CharField(max_length=32, blank=True)
     # Slack's trigger_id identifies one delivery of one command: a redelivery cannot make a twin.
     trigger_id = models.CharField(max_length=255, unique=True, null=True)
@@ -209,3 +211,34 @@ class MigrationFingerprint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.environment} {self.app}.{self.name} {self.sha256[:12]}"
+
+
+class Post(models.Model):
+    """One message of a request's card or thread as the control plane says it should read.
+
+    Workers and the bot record posts (inside the transactions that make them true); the notifier
+    makes Slack show them: it posts what has no ``ts`` yet and updates what changed since it was
+    shown (``version`` > ``shown_version``). Slack being slow or down only delays that.
+    """
+
+    request = models.ForeignKey(Request, on_delete=models.PROTECT, related_name="posts")
+    key = models.CharField(max_length=64)  # "card", "plan", "progress", or unique per note
+    kind = models.CharField(max_length=32)  # how the bot renders it (bot.thread)
+    data = models.JSONField(default=dict)
+    version = models.PositiveIntegerField(default=1)
+    shown_version = models.PositiveIntegerField(default=0)
+    pending = models.BooleanField(default=True, db_index=True)  # version > shown_version
+    ts = models.CharField(max_length=64, blank=True)  # the message in Slack (a file's id for a file)
+    shown_at = models.DateTimeField(null=True, blank=True)
+    retry_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=255, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)  # one notifier at a time, of several bots
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["request", "key"], name="one_post_per_key")]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"#{self.request_id} {self.key} v{self.version}"

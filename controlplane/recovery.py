@@ -38,6 +38,7 @@ from django.utils import timezone
 from controlplane.locks import lock_release
 from controlplane.models import AuditEvent, EnvironmentLock, Request, State
 from controlplane.services import request_transition
+from migrabot import messages
 from migrabot.config import WRITE_VERBS
 
 ENQUEUE_GRACE = timedelta(seconds=10)
@@ -56,7 +57,7 @@ def requests_to_enqueue(
     waiting = Request.objects.filter(
         never_sent | lost, state__in=[State.RECEIVED, State.APPROVED], environment__in=environments
     )
-    return list(waiting.exclude(thread_ts="").order_by("id"))
+    return list(waiting.order_by("id"))
 
 
 def _lease_lapsed() -> Q:
@@ -71,13 +72,15 @@ def request_fail_abandoned(*, environments: list[str]) -> list[Request]:
     )
     failed = []
     for request in abandoned:
+        reason = f"the worker went away while {'planning' if request.state == State.PLANNING else 'reading'}"
         moved = request_transition(
             request_id=request.pk,
             from_states=[request.state],
             to=State.FAILED,
             actor="system",
             action="request.abandoned",
-            error=f"the worker went away while {'planning' if request.state == State.PLANNING else 'reading'}",
+            error=reason,
+            note=messages.abandoned(request.pk, reason),
         )
         if moved is not None:
             failed.append(moved)
@@ -109,6 +112,7 @@ def request_interrupt_orphans(*, environments: list[str]) -> list[Request]:
             actor="system",
             action="request.interrupted",
             result=known,
+            note=messages.interrupted(request.pk, known["unapplied"], known["applied"]),
         )
         if moved is not None:
             if lock is not None:  # lapsed, so nothing renews it: clear the row so nobody reads it as held

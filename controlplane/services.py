@@ -6,14 +6,17 @@ first wins and everyone else gets ``None``, so a redelivered task or a double cl
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
-from controlplane.models import TERMINAL_STATES, AuditEvent, Backup, Catalog, Request, State
+from controlplane import wake
+from controlplane.models import TERMINAL_STATES, AuditEvent, Backup, Catalog, Post, Request, State
 
 if TYPE_CHECKING:
     from workers.backup import Backup as BackupFile
@@ -39,8 +42,9 @@ def request_create(
     requester: str,
     channel: str,
     trigger_id: str | None,
+    response_url: str = "",
 ) -> tuple[Request, bool]:
-    """Record a new request; a second delivery of the same trigger returns the first (False)."""
+    """Record a new request and its card; a second delivery of the same trigger returns the first (False)."""
     try:
         with transaction.atomic():
             request = Request.objects.create(
@@ -50,8 +54,10 @@ def request_create(
                 requester=requester,
                 channel=channel,
                 trigger_id=trigger_id or None,
+                response_url=response_url,
             )
             audit_record(actor=requester, action="request.created", request=request, args=args, verb=verb)
+            post_record(request_id=request.pk, key="card", kind="card")
     except IntegrityError:
         return Request.objects.get(trigger_id=trigger_id), False
     return request, True
@@ -76,11 +82,13 @@ def request_transition(
     result: Any = None,
     error: str = "",
     fields: dict[str, Any] | None = None,
+    note: str = "",
     **detail: Any,
 ) -> Request | None:
     """Move a request to ``to`` only if it is in one of ``from_states``; ``None`` if it was not.
 
-    ``fields`` are set in the same update (a plan and its digest, say); ``detail`` goes to the audit.
+    ``fields`` are set in the same update (a plan and its digest, say); ``detail`` goes to the
+    audit; ``note`` is a message for the request's thread, recorded in the same transaction.
     """
     fields = {**(fields or {}), "state": to, "updated_at": timezone.now()}
     if result is not None:
@@ -93,6 +101,9 @@ def request_transition(
             return None
         request = Request.objects.get(pk=request_id)
         audit_record(actor=actor, action=action, request=request, state=str(to), **detail)
+        post_record(request_id=request_id, key="card", kind="card")  # the card shows the new state
+        if note:
+            post_note(request_id=request_id, text=note)
     return request
 
 
@@ -112,6 +123,33 @@ def request_renew_lease(*, request_id: int) -> bool:
         .exclude(state__in=TERMINAL_STATES)
         .update(lease_expires_at=lease_until())
     )
+
+
+def post_record(*, request_id: int, key: str, kind: str, data: dict[str, Any] | None = None) -> None:
+    """What one message of the request should say; the notifier makes Slack show it.
+
+    Call it inside the transaction that makes it true: it is shown if and only if that commits.
+    Recording the same key again replaces what the message says (an update in Slack).
+    """
+    data = data or {}
+    with transaction.atomic():
+        changed = Post.objects.filter(request_id=request_id, key=key).update(
+            kind=kind, data=data, version=F("version") + 1, pending=True, retry_at=None, attempts=0
+        )
+        if not changed:
+            try:
+                with transaction.atomic():
+                    Post.objects.create(request_id=request_id, key=key, kind=kind, data=data)
+            except IntegrityError:  # recorded at the same moment by someone else: ours is newer
+                Post.objects.filter(request_id=request_id, key=key).update(
+                    kind=kind, data=data, version=F("version") + 1, pending=True
+                )
+        wake.after_commit()
+
+
+def post_note(*, request_id: int, kind: str = "note", **data: Any) -> None:
+    """A new message at the end of the request's thread."""
+    post_record(request_id=request_id, key=f"{kind}-{secrets.token_hex(8)}", kind=kind, data=data)
 
 
 def request_set_plan_message(*, request_id: int, ts: str) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.db.models import Max
 
 from bot import cards
-from controlplane.models import TERMINAL_STATES, Request, State
+from controlplane.models import TERMINAL_STATES, Post, Request, State
 from slacklocal import Conversation, Message, SignedSender, render_thread
 
 DEFAULT_CHANNEL = "C0MIGRATIONS"
@@ -84,7 +84,8 @@ class Chat:
         deadline = time.monotonic() + self.settle_seconds
         while True:
             request = Request.objects.get(pk=request_id)
-            if request.state in SETTLED and self._card_shows(request) and self._plan_shown(request):
+            shown = not Post.objects.filter(request=request, pending=True).exists()  # the notifier caught up
+            if request.state in SETTLED and shown and self._card_shows(request) and self._plan_shown(request):
                 return request
             if time.monotonic() > deadline:
                 raise TimeoutError(f"request #{request_id} did not settle (state {request.state})")

@@ -85,7 +85,7 @@ def local_stack(folder: Path, config: Config) -> Iterator[LocalStack]:
         bot = build_app(config=config, client=client, signing_secret=SIGNING_SECRET, enqueue=enqueue)
         bot.start()
         with BackgroundServer(bot.app) as server:
-            sender = SignedSender(server.url, SIGNING_SECRET, store=api.store, user_names=NAMES)
+            sender = SignedSender(server.url, SIGNING_SECRET, store=api.store, user_names=NAMES, api=api)
             chat = Chat(sender=sender, store=api.store, command=config.slash_command, names=NAMES)
             yield LocalStack(chat, bot.app, api)
         bot.close()

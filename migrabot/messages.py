@@ -561,3 +561,82 @@ def group_membership_unknown(groups: Sequence[str], environment: str) -> str:
         "bot could not confirm the group's members with Slack recently, and stale membership grants "
         "nothing. An approver listed by user id can approve now; otherwise try again in a few minutes."
     )
+
+
+def not_in_channel(request_id: int, command: str) -> str:
+    return (
+        f"I can't post in this channel, so request #{request_id} was stopped and nothing ran. "
+        f"Invite me with `/invite @migrabot` (or use a channel I'm in), then run `{command}` again."
+    )
+
+
+#: A message lists this many findings at most; a longer list goes to the thread as a file too.
+MAX_FINDINGS = 10
+
+
+# --- long content folded within Slack's limits (bot.blocks, bot.cards) ------------------------------
+
+
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
+def cut_short(length: int) -> str:
+    return f" … (cut: {length:,} characters in all)"
+
+
+def blocks_left_out(count: int) -> str:
+    return f"… {_count(count, 'more block')} left out of this message."
+
+
+def folded(more: int, noun: str, flagged: int, flag: str, where: str) -> str:
+    """The line under a folded listing: how much is left out, how much of that matters, and where it is."""
+    of_them = f", {flagged} of them {flag}" if flagged else ""
+    return f"… and {more} more {noun}{'s' if more != 1 else ''}{of_them} — {where}."
+
+
+def in_the_file(filename: str | None = None) -> str:
+    return f"the full list is in `{filename}`" if filename else "the full list is in the file"
+
+
+def in_showmigrations(environment: str) -> str:
+    return f"`showmigrations {environment}` lists them all"
+
+
+def plan_title(request_id: int, command_text: str) -> str:
+    return f"*Plan for #{request_id}* `{escaped(command_text)}`"
+
+
+def plan_needs_approval(request_id: int, command_text: str) -> str:
+    return f"Plan for #{request_id} `{escaped(command_text)}` — approval needed"
+
+
+def plan_risks(steps: int, destroys: int, irreversible: int, noop_reverse: int | None) -> str:
+    """A plan's counts per kind of risk; ``noop_reverse`` is None when nothing is unapplied."""
+    parts = [_count(steps, "step"), f"{destroys} 🔥 destroys data", f"{irreversible} ⛔ irreversible"]
+    parts += [f"{noop_reverse} ⚪ no-op reverse"] if noop_reverse is not None else []
+    return " · ".join(parts)
+
+
+def restore_plan(backup_id: int, sha256: str, size: int, taken_at: str) -> str:
+    return (
+        f"♻️ restore backup #{backup_id} (sha256 `{sha256[:16]}…`, {size / 1048576:.1f} MiB, "
+        f"taken {taken_at[:16].replace('T', ' ')} UTC); the current state is backed up first"
+    )
+
+
+def tables(shown: Sequence[str], more: int) -> str:
+    return "Tables: " + ", ".join(shown) + (f" and {more} more (all in the file)" if more > 0 else "")
+
+
+def plan_listing_title(request_id: int, command_text: str) -> str:
+    # A file is not read as mrkdwn, so typed text is shown as itself there.
+    return f"Plan for #{request_id}: {command_text}"
+
+
+def starting() -> str:
+    return "⏳ Starting…"
+
+
+def progress_folded(earlier: int) -> str:
+    return f"… {_count(earlier, 'earlier line')} folded; the newest are below."

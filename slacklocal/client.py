@@ -13,14 +13,18 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlencode
 
 from slack_sdk.signature import SignatureVerifier
 
-from .store import Conversation
+from .methods import show_response
+from .store import Conversation, Message
 
-# Never served: the bot posts with its token (response_url allows only 5 uses). `.invalid` fails fast.
+if TYPE_CHECKING:
+    from .webapi import SlackWebAPI
+
+# Without a stand-in to serve them, response URLs point nowhere: `.invalid` fails fast.
 RESPONSE_URL_BASE = "https://hooks.slack.invalid"
 
 
@@ -37,6 +41,7 @@ class SignedSender:
         bot_url: str,
         signing_secret: str,
         *,
+        api: SlackWebAPI | None = None,
         store: Conversation | None = None,
         user_names: Mapping[str, str] | None = None,
         team_id: str = "T0LOCAL",
@@ -45,10 +50,15 @@ class SignedSender:
         verification_token: str = "local-verification-token",  # deprecated by Slack, still sent
         timeout: float = 10.0,
     ) -> None:
-        """With a `store`, ack texts are recorded as ephemerals and clicks carry the stored message."""
+        """With a `store`, ack texts are recorded as ephemerals and clicks carry the stored message.
+
+        With the Web API stand-in as `api` (its store is the default `store`), response URLs point at
+        it and work as Slack's do; without, they point nowhere.
+        """
         self.bot_url = bot_url
         self.signing_secret = signing_secret
-        self.store = store
+        self.api = api
+        self.store = store if store is not None or api is None else api.store
         self.user_names = dict(user_names or {})
         self.team_id, self.team_domain, self.api_app_id = team_id, team_domain, api_app_id
         self.verification_token = verification_token
@@ -82,7 +92,7 @@ class SignedSender:
             "text": text,
             "api_app_id": self.api_app_id,
             "is_enterprise_install": "false",
-            "response_url": self._response_url("commands", n),
+            "response_url": self._response_url("commands", n, user_id, channel_id),
             "trigger_id": self._trigger_id(n),
         }
         reply = self.post(urlencode(form), timestamp=timestamp, signing_secret=signing_secret)
@@ -136,7 +146,7 @@ class SignedSender:
             "channel": {"id": channel_id, "name": channel_name},
             "message": message,
             "state": {"values": {}},
-            "response_url": self._response_url("actions", n),
+            "response_url": self._response_url("actions", n, user_id, channel_id, stored, thread_ts),
             "actions": [action],
         }
         body = urlencode({"payload": json.dumps(payload)})
@@ -164,7 +174,17 @@ class SignedSender:
     def _name(self, user_id: str) -> str:
         return self.user_names.get(user_id, user_id)
 
-    def _response_url(self, kind: str, n: int) -> str:
+    def _response_url(
+        self,
+        kind: str,
+        n: int,
+        user_id: str,
+        channel_id: str,
+        original: Message | None = None,
+        thread_ts: str | None = None,
+    ) -> str:
+        if self.api is not None:
+            return self.api.methods.issue_response_url(user_id, channel_id, original, thread_ts)
         return f"{RESPONSE_URL_BASE}/{kind}/{self.team_id}/{n}/{uuid.uuid4().hex}"
 
     def _trigger_id(self, n: int) -> str:
@@ -176,13 +196,8 @@ def _show_ack(store: Conversation, body: Any, user_id: str, channel_id: str) -> 
     # blocks or options. Slack shows either to the requester only, unless response_type=in_channel.
     if isinstance(body, str):
         body = {"text": body}
-    if not isinstance(body, dict) or not (body.get("text") or body.get("blocks")):
-        return
-    text, blocks = body.get("text", ""), body.get("blocks") or ()
-    if body.get("response_type") == "in_channel":
-        store.post(channel_id, None, text, blocks)
-    else:
-        store.post_ephemeral(channel_id, user_id, text, blocks)
+    if isinstance(body, dict) and (body.get("text") or body.get("blocks")):
+        show_response(store, body, user_id, channel_id)
 
 
 def _find_button(blocks: list[dict[str, Any]], action_id: str) -> dict[str, Any]:

@@ -9,22 +9,33 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from .store import Conversation, File
+from .limits import MAX_TEXT, block_errors
+from .store import Conversation, Ephemeral, File, Message
 
 Params = Mapping[str, Any]
 Answer = dict[str, Any]
 
+# Where the bot stands in a channel. Absent from `channels`: it exists and the bot is a member.
+# "not_joined" is a public channel the bot is not in; "private" a private channel or DM it is not in.
+ChannelAccess = Literal["member", "not_joined", "private", "unknown"]
+
+RESPONSE_URL_USES = 5  # Slack: "up to 5 times within 30 minutes"
+RESPONSE_URL_LIFETIME = 30 * 60.0
+
 
 class SlackError(Exception):
-    """A Slack error code, answered as {"ok": false, "error": code}."""
+    """A Slack error code, answered as {"ok": false, "error": code, **extra}."""
 
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: str, **extra: Any) -> None:
         super().__init__(code)
         self.code = code
+        self.extra = extra
 
 
 @dataclass
@@ -39,8 +50,48 @@ def _json_field(value: Any) -> Any:
 
 
 def _blocks(params: Params) -> list[dict[str, Any]] | None:
-    blocks = _json_field(params.get("blocks"))
+    try:
+        blocks = _json_field(params.get("blocks"))
+    except ValueError:
+        raise SlackError("invalid_blocks_format") from None
+    if blocks and not isinstance(blocks, list):
+        raise SlackError("invalid_blocks_format")
     return list(blocks) if blocks else None
+
+
+def check_message(text: str, blocks: list[Any] | None) -> None:
+    """Slack's size limits on a message (see limits.py), answered as Slack answers them."""
+    if len(text) > MAX_TEXT:
+        raise SlackError("msg_too_long")
+    if blocks is not None and (errors := block_errors(blocks)):
+        # Slack lists each problem twice: in `errors`, and as "[ERROR] ..." in response_metadata.
+        raise SlackError(
+            "invalid_blocks", errors=errors, response_metadata={"messages": [f"[ERROR] {e}" for e in errors]}
+        )
+
+
+def show_response(
+    store: Conversation, body: Mapping[str, Any], user: str, channel: str, thread_ts: str | None = None
+) -> Message | Ephemeral:
+    """An answer to a command or click (an ack, or a POST to a response_url) as Slack shows it:
+    to that person only, unless response_type is in_channel."""
+    text, blocks = body.get("text") or "", body.get("blocks") or ()
+    if body.get("response_type") == "in_channel":
+        return store.post(channel, None, text, blocks, thread_ts)
+    return store.post_ephemeral(channel, user, text, blocks, thread_ts)
+
+
+@dataclass
+class _Hook:
+    """A response_url Slack handed to the bot."""
+
+    user: str
+    channel: str
+    issued: float
+    original: Message | None  # the message a click came from: what replace_original replaces
+    thread_ts: str | None  # a click in a thread is answered there
+    last: Message | Ephemeral | None = None  # else the last answer posted through the URL
+    uses: int = 0
 
 
 class WebAPIMethods:
@@ -58,6 +109,8 @@ class WebAPIMethods:
         usergroups: Mapping[str, list[str]],
         usergroups_available: bool,
         upload_url: Callable[[str], str],
+        response_url: Callable[[str], str],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.bot_user_id, self.bot_name = bot_user_id, bot_name
@@ -69,6 +122,11 @@ class WebAPIMethods:
         self._uploads: dict[str, _Upload] = {}
         self._uploads_lock = threading.Lock()
         self._file_numbers = itertools.count(1)  # next() on a count is atomic; a generator's is not
+        self.channels: dict[str, ChannelAccess] = {}
+        self._response_url = response_url
+        self._clock = clock
+        self._hooks: dict[str, _Hook] = {}
+        self._hooks_lock = threading.Lock()
         self._handlers: dict[str, Callable[[Params], Answer]] = {
             "auth.test": self.auth_test,
             "chat.postMessage": self.chat_post_message,
@@ -87,7 +145,15 @@ class WebAPIMethods:
                 raise SlackError("unknown_method")
             return {"ok": True, **handler(params)}
         except SlackError as err:
-            return {"ok": False, "error": err.code}
+            return {"ok": False, "error": err.code, **err.extra}
+
+    def _reach(self, channel: str) -> None:
+        # To a bot, a private channel or DM it is not in does not exist; a public one says so.
+        access = self.channels.get(channel, "member")
+        if access == "not_joined":
+            raise SlackError("not_in_channel")
+        if access != "member":
+            raise SlackError("channel_not_found")
 
     # -- auth / users ----------------------------------------------------------------------
 
@@ -138,8 +204,10 @@ class WebAPIMethods:
         channel, text, blocks = params.get("channel"), params.get("text") or "", _blocks(params)
         if not channel:
             raise SlackError("channel_not_found")
+        self._reach(channel)
         if not text and not blocks:
             raise SlackError("no_text")
+        check_message(text, blocks)
         thread_ts = params.get("thread_ts") or None
         msg = self.store.post(channel, self.bot_user_id, text, blocks or (), thread_ts)
         return {"channel": channel, "ts": msg.ts, "message": msg.as_api()}
@@ -147,8 +215,10 @@ class WebAPIMethods:
     def chat_update(self, params: Params) -> Answer:
         channel, ts = params.get("channel", ""), params.get("ts", "")
         text, blocks = params.get("text"), _blocks(params)
+        self._reach(channel)
         if text is None and blocks is None:
             raise SlackError("no_text")
+        check_message(text or "", blocks)
         msg = self.store.update(channel, ts, text, blocks)
         if msg is None:
             raise SlackError("message_not_found")
@@ -159,10 +229,12 @@ class WebAPIMethods:
         text, blocks = params.get("text") or "", _blocks(params)
         if not channel:
             raise SlackError("channel_not_found")
+        self._reach(channel)
         if user not in self.users:
             raise SlackError("user_not_in_channel")
         if not text and not blocks:
             raise SlackError("no_text")
+        check_message(text, blocks)
         eph = self.store.post_ephemeral(channel, user, text, blocks or (), params.get("thread_ts") or None)
         return {"message_ts": eph.ts}
 
@@ -202,3 +274,43 @@ class WebAPIMethods:
         if channel:
             self.store.post(channel, self.bot_user_id, params.get("initial_comment") or "", (), thread_ts, files)
         return {"files": [{"id": f.id, "name": f.name, "title": f.title} for f in files]}
+
+    # -- response_url: up to 5 answers within 30 minutes, to whoever typed or clicked ------------
+
+    def issue_response_url(
+        self, user: str, channel: str, original: Message | None = None, thread_ts: str | None = None
+    ) -> str:
+        """A response_url for a slash command (no `original`) or a click on `original`."""
+        hook_id = uuid.uuid4().hex
+        with self._hooks_lock:
+            self._hooks[hook_id] = _Hook(user, channel, self._clock(), original, thread_ts)
+        return self._response_url(hook_id)
+
+    def respond(self, hook_id: str, payload: Params) -> tuple[int, Answer]:
+        """A POST to a response_url: (HTTP status, answer). Channel membership does not matter here."""
+        with self._hooks_lock:
+            hook = self._hooks.get(hook_id)
+            if hook is None:
+                return 404, {"ok": False, "error": "no_service"}
+            # "Expired url", space and all, is what Slack answers late (Sentry's Slack code matches on
+            # it); Slack documents no code for a sixth use, "used_url" is the stand-in's.
+            if self._clock() - hook.issued > RESPONSE_URL_LIFETIME:
+                return 404, {"ok": False, "error": "Expired url"}
+            if hook.uses >= RESPONSE_URL_USES:
+                return 404, {"ok": False, "error": "used_url"}
+            text, blocks = payload.get("text") or "", payload.get("blocks") or None
+            try:
+                if not text and not blocks:
+                    raise SlackError("no_text")
+                check_message(text, blocks)
+            except SlackError as err:
+                return 400, {"ok": False, "error": err.code, **err.extra}
+            hook.uses += 1
+            target = hook.original or hook.last
+            if payload.get("replace_original") and isinstance(target, Message):
+                self.store.update(target.channel, target.ts, text, blocks or ())
+            elif payload.get("replace_original") and isinstance(target, Ephemeral):
+                hook.last = self.store.replace_ephemeral(target.ts, text, blocks or ())
+            else:
+                hook.last = show_response(self.store, payload, hook.user, hook.channel, hook.thread_ts)
+        return 200, {"ok": True}

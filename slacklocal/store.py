@@ -121,6 +121,16 @@ class Conversation:
             self._cond.notify_all()
             return eph
 
+    def replace_ephemeral(self, ts: str, text: str, blocks: Iterable[dict[str, Any]] = ()) -> Ephemeral | None:
+        """Replace an ephemeral's content in place (a response_url's replace_original); None if unknown."""
+        with self._cond:
+            for i, old in enumerate(self._ephemerals):
+                if old.ts == ts:
+                    self._ephemerals[i] = replace(old, text=text, blocks=tuple(blocks))
+                    self._cond.notify_all()
+                    return self._ephemerals[i]
+            return None
+
     # -- queries ---------------------------------------------------------------------------
 
     def message(self, channel: str, ts: str) -> Message | None:

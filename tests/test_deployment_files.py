@@ -36,6 +36,16 @@ def test_one_worker_per_environment_with_its_database_variable() -> None:
             assert source in service["environment"], f"{env}: {source} is not set for its worker"
 
 
+def test_workers_get_no_slack_token_and_no_route_to_the_internet() -> None:
+    internal = {name for name, network in COMPOSE["networks"].items() if (network or {}).get("internal")}
+    for name, service in migrabot_services().items():
+        if build_parser().parse_args(service["command"]).command != "worker":
+            continue
+        assert not [key for key in service["environment"] if key.startswith("SLACK_")], name
+        assert set(service["networks"]) <= internal, f"{name} can reach the internet"
+    assert "SLACK_BOT_TOKEN" in COMPOSE["services"]["bot"]["environment"]
+
+
 def test_services_wait_for_what_they_use() -> None:
     services = COMPOSE["services"]
     for name, service in migrabot_services().items():

@@ -1,4 +1,9 @@
-"""One request being carried out on a worker, and the one way it ends: ``finish``."""
+"""One request being carried out on a worker, and the one way it ends: ``finish``.
+
+A worker never calls Slack: it records what happened (state changes, the thread's messages, the
+run's progress) in the control plane, in the transaction that makes it true, and the bot's
+notifier shows it. So Slack being slow, rate-limiting or down never fails, stops or slows a run.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot import cards
-from bot.notify import Notifier
+from django.db import transaction
+
 from controlplane import services
 from controlplane.models import TERMINAL_STATES, Request, State
 from migrabot.config import Environment
@@ -17,6 +22,12 @@ from workers.target import Target
 log = logging.getLogger(__name__)
 
 OPEN_STATES = [state for state in State if state not in TERMINAL_STATES]
+# A message for the thread: how the bot renders it (bot.thread.RENDERERS) and what it says.
+Said = tuple[str, dict[str, Any]]
+
+
+def note(text: str) -> Said:
+    return "note", {"text": text}
 
 
 @dataclass
@@ -24,7 +35,6 @@ class Job:
     request: Request
     environment: Environment
     target: Target
-    notifier: Notifier
     actor: str
     beat: Heartbeat = field(init=False)
 
@@ -46,33 +56,40 @@ class Job:
             log.info("request.not_claimed request=%s wanted=%s", self.request.pk, to)
             return False
         self.request = moved
-        self.notifier.update_card(moved)
         return True
+
+    def say(self, said: Said, *, key: str | None = None) -> None:
+        """A message in the request's thread (``key`` names one that later records replace)."""
+        kind, data = said
+        if key is None:
+            services.post_note(request_id=self.request.pk, kind=kind, **data)
+        else:
+            services.post_record(request_id=self.request.pk, key=key, kind=kind, data=data)
 
     def finish(
         self,
         state: State,
-        message: cards.Message,
+        said: Said,
         *,
         result: dict[str, Any] | None = None,
         error: str = "",
         listing: tuple[str, str] | None = None,
     ) -> None:
-        """Record the outcome first (the system of record wins), then tell the thread."""
-        finished = services.request_transition(
-            request_id=self.request.pk,
-            from_states=OPEN_STATES,
-            to=state,
-            actor=self.actor,
-            action=f"request.{state}",
-            result=result,
-            error=error,
-        )
-        if finished is None:
-            return
-        self.request = finished
-        self.notifier.reply(finished, message)
-        if listing is not None:
-            filename, text = listing
-            self.notifier.listing(finished, filename=filename, text=text)
-        self.notifier.update_card(finished)
+        """The outcome and what the thread says of it, in one transaction."""
+        with transaction.atomic():
+            finished = services.request_transition(
+                request_id=self.request.pk,
+                from_states=OPEN_STATES,
+                to=state,
+                actor=self.actor,
+                action=f"request.{state}",
+                result=result,
+                error=error,
+            )
+            if finished is None:
+                return
+            self.request = finished
+            self.say(said)
+            if listing is not None:
+                filename, text = listing
+                self.say(("listing", {"filename": filename, "text": text}))

@@ -3,35 +3,33 @@
 Every step starts with a conditional state change (``received → running`` for reads,
 ``received → planning`` for planning a write, ``approved → backing_up`` for running one): a
 message delivered twice, or after a cancel, finds the request already moved and does nothing.
-Failures are recorded and posted, never retried.
+Failures are recorded (the bot's notifier posts them), never retried.
 """
 
 from __future__ import annotations
 
 import logging
 
-from bot import cards
-from bot.notify import Notifier
 from controlplane import selectors
 from controlplane.errors import Refusal
 from controlplane.models import State
 from migrabot import messages
 from migrabot.config import Config
 from workers import reads, writes
-from workers.job import Job
+from workers.job import Job, note
 from workers.redact import redact
 from workers.target import Target
 
 log = logging.getLogger(__name__)
 
 
-def execute(request_id: int, *, config: Config, notifier: Notifier, actor: str) -> None:
+def execute(request_id: int, *, config: Config, actor: str) -> None:
     request = selectors.request_get(request_id=request_id)
     if request is None:
         log.warning("request.unknown request=%s", request_id)
         return
     environment = config.environments[request.environment]
-    job = Job(request, environment, Target(environment), notifier, actor)
+    job = Job(request, environment, Target(environment), actor)
     if request.verb in reads.HANDLERS:
         step, claim = reads.run, (State.RECEIVED, State.RUNNING)
     elif request.state == State.APPROVED:
@@ -44,8 +42,8 @@ def execute(request_id: int, *, config: Config, notifier: Notifier, actor: str) 
         with job.beat:
             step(job)
     except Refusal as refusal:
-        job.finish(State.REFUSED, cards.note(messages.refused(str(refusal))), error=str(refusal))
+        job.finish(State.REFUSED, note(messages.refused(str(refusal))), error=str(refusal))
     except Exception as error:
         reason = redact(str(error), job.target.secrets)
         log.error("request.failed request=%s reason=%s", request_id, reason)
-        job.finish(State.FAILED, cards.note(messages.failed(reason)), error=reason)
+        job.finish(State.FAILED, note(messages.failed(reason)), error=reason)

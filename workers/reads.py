@@ -5,17 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot import cards
 from controlplane.models import State
+from migrabot import messages
 from workers import djangotext, hygiene
 from workers.catalog import read
-from workers.job import Job
+from workers.job import Job, Said
 
 
 @dataclass(frozen=True)
 class Outcome:
     result: dict[str, Any]
-    message: cards.Message
+    said: Said
     listing: tuple[str, str] | None = None  # (file name, the same text manage.py would print)
 
 
@@ -24,7 +24,7 @@ def showmigrations(job: Job) -> Outcome:
     result = hygiene.record(request.environment, read(job.target, "showmigrations", "--fingerprints", *request.args), actor=job.actor)
     return Outcome(
         result,
-        cards.showmigrations_result(request.environment, result),
+        ("showmigrations_result", {"result": result}),
         (f"showmigrations-{request.environment}.txt", djangotext.showmigrations_text(result)),
     )
 
@@ -35,7 +35,7 @@ def plan(job: Job) -> Outcome:
     findings = hygiene.review(request.environment, result, actor=job.actor)
     return Outcome(
         hygiene.stripped(result) | {"warnings": findings},
-        cards.plan_result(request.environment, result, findings),
+        ("plan_result", {"result": hygiene.stripped(result), "findings": findings}),
         (f"plan-{request.environment}.txt", djangotext.plan_text(result)),
     )
 
@@ -43,8 +43,9 @@ def plan(job: Job) -> Outcome:
 def check(job: Job) -> Outcome:
     """The workflow's rules; conflicts and an inconsistent history are findings, not refusals."""
     findings = hygiene.review(job.request.environment, read(job.target, "check"), actor=job.actor)
-    listing = (f"check-{job.request.environment}.txt", "\n\n".join(findings)) if len(findings) > cards.MAX_FINDINGS else None
-    return Outcome({"findings": findings}, cards.check_result(job.request.environment, findings), listing)
+    long = len(findings) > messages.MAX_FINDINGS
+    listing = (f"check-{job.request.environment}.txt", "\n\n".join(findings)) if long else None
+    return Outcome({"findings": findings}, ("check_result", {"findings": findings}), listing)
 
 
 HANDLERS = {"showmigrations": showmigrations, "plan": plan, "check": check}
@@ -52,4 +53,4 @@ HANDLERS = {"showmigrations": showmigrations, "plan": plan, "check": check}
 
 def run(job: Job) -> None:
     outcome = HANDLERS[job.request.verb](job)
-    job.finish(State.SUCCEEDED, outcome.message, result=outcome.result, listing=outcome.listing)
+    job.finish(State.SUCCEEDED, outcome.said, result=outcome.result, listing=outcome.listing)

@@ -1,4 +1,4 @@
-"""What a worker process needs once: its configuration, its Slack notifier, its name in the audit."""
+"""What a worker process needs once: its configuration and its name in the audit (never Slack)."""
 
 from __future__ import annotations
 
@@ -6,19 +6,12 @@ import os
 import socket
 from functools import cache
 
-from bot.notify import Notifier
 from migrabot.config import Config, config_path, load_config
-from migrabot.slack import web_client
 
 
 @cache
 def config() -> Config:
     return load_config(config_path())
-
-
-@cache
-def notifier() -> Notifier:
-    return Notifier(web_client(), config().slash_command)
 
 
 def worker_name() -> str:

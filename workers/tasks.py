@@ -6,9 +6,7 @@ from workers.celery_app import app
 
 @app.task(name="migrabot.execute_request", ignore_result=True)
 def execute_request(request_id: int) -> None:
-    pipeline.execute(
-        request_id, config=runtime.config(), notifier=runtime.notifier(), actor=runtime.worker_name()
-    )
+    pipeline.execute(request_id, config=runtime.config(), actor=runtime.worker_name())
 
 
 def enqueue(request_id: int, *, queue: str) -> None:

@@ -16,9 +16,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
-from bot import cards
 from controlplane import services
 from controlplane.errors import Refusal
 from controlplane.locks import lock_acquire, lock_release
@@ -29,19 +29,19 @@ from workers.backup import BackupError, restore_backup
 from workers.backups import back_up, target_database
 from workers.catalog import read
 from workers.guards import guarded
-from workers.job import Job
-from bot.notify import Progress
+from workers.job import Job, note
 from workers.plans import compute_plan, expectation, is_empty, plan_digest, steps_digest, what_changed
 from workers.target import MigrationFailed, RunStopped, Target
 
 MIGRATION_TIMEOUT_SECONDS = 6 * 60 * 60
+PROGRESS_SHOWN = 30  # about what a progress message shows (bot.cards.progress) before folding
 
 
 def prepare(job: Job) -> None:
     plan = compute_plan(job.target, job.request)
     if is_empty(plan):
         result = hygiene.record(job.environment.name, plan, actor=job.actor)
-        job.finish(State.SUCCEEDED, cards.note(messages.nothing_to_do(job.request.command_text)), result=result)
+        job.finish(State.SUCCEEDED, note(messages.nothing_to_do(job.request.command_text)), result=result)
         return
     plan = guarded(job, plan)
     policy = job.environment.policy
@@ -61,13 +61,14 @@ def prepare(job: Job) -> None:
         "approvals_required": policy.approvals,
         "expires_at": timezone.now() + timedelta(minutes=policy.request_ttl_minutes),
     }
-    if not job.move(from_states=[State.PLANNING], to=State.AWAITING_APPROVAL, **fields):
-        return  # cancelled while planning
-    if plan.get("sql"):
-        job.notifier.attach(job.request, filename=f"request-{job.request.pk}.sql", title="SQL this plan runs", content=plan["sql"])
-    # The buttons come last, under everything an approver should read first.
-    ts = job.notifier.post(job.request, cards.plan_for_approval(job.request, job.environment))
-    services.request_set_plan_message(request_id=job.request.pk, ts=ts)
+    with transaction.atomic():
+        if not job.move(from_states=[State.PLANNING], to=State.AWAITING_APPROVAL, **fields):
+            return  # cancelled while planning
+        # The plan with its buttons; the SQL after it, where a phone reader scrolls to it.
+        job.say(("plan", {}), key="plan")
+        job.say(("plan_listing", {}))  # the whole plan as a file, where its message folds it
+        if plan.get("sql"):
+            job.say(("file", {"filename": f"request-{job.request.pk}.sql", "title": "SQL this plan runs", "content": plan["sql"]}))
 
 
 def run(job: Job) -> None:
@@ -94,9 +95,9 @@ def _run_locked(job: Job) -> None:
         try:
             backup = back_up(job)
         except BackupError as error:
-            job.finish(State.FAILED, cards.note(messages.backup_failed(str(error))), error=str(error))
+            job.finish(State.FAILED, note(messages.backup_failed(str(error))), error=str(error))
             return
-        job.notifier.reply(job.request, cards.backup_recorded(backup))
+        job.say(("backup_recorded", {"backup": backup.pk}))
     if job.beat.lost.is_set():
         raise Refusal(messages.lock_lost_before_run())
     if not job.move(from_states=[State.BACKING_UP], to=State.RUNNING):
@@ -113,13 +114,12 @@ def _refuse_changed(job: Job, plan: dict[str, Any]) -> None:
 
 
 def _migrate(job: Job) -> None:
-    progress = job.notifier.progress(job.request)
     fake = ["--fake"] if job.request.verb == "fake" else []
     # A migration may rightly take hours; only the probe's reads are held to the usual limit.
     runner = Target(job.environment, timeout_seconds=MIGRATION_TIMEOUT_SECONDS)
     with _approved_code(job) as expected:
         events = runner.stream("migrate", *fake, "--expect", expected, "--", *job.request.args, stop=job.beat.lost)
-        _follow(job, progress, events)
+        _follow(job, events)
 
 
 @contextmanager
@@ -131,37 +131,52 @@ def _approved_code(job: Job) -> Iterator[str]:
         yield file.name
 
 
-def _follow(job: Job, progress: Progress, events: Iterator[dict[str, Any]]) -> None:
+def _follow(job: Job, events: Iterator[dict[str, Any]]) -> None:
     result: dict[str, Any] = {}
+    progress: list[dict[str, Any]] = []
     try:
         for event in events:
             if "event" in event:
-                _record(job, event)  # the audit first: recovery relies on it, Slack may fail
-                progress.add(event)
+                finishes_last = event["event"].endswith("_success") and progress and progress[-1]["name"] == event["name"]
+                progress[-1:] = [event] if finishes_last else [*progress[-1:], event]  # one entry a migration
+                _record(job, event, progress)
             result = event.get("result", result)
     except RunStopped as stopped:
         text = messages.run_stopped(stopped.app, stopped.name, stopped.done, job.request.command_text)
-        job.finish(State.FAILED, cards.note(text), error=f"stopped before {stopped.app}.{stopped.name}: lock not renewed")
+        job.finish(State.FAILED, note(text), error=f"stopped before {stopped.app}.{stopped.name}: lock not renewed")
         return
     except MigrationFailed as failure:
-        progress.fail(failure.app, failure.name)
+        job.say(("progress", {"events": progress, "failed": f"{failure.app}.{failure.name}"}), key="progress")
         text = messages.migration_failed(failure.app, failure.name, failure.error, job.request.command_text)
-        job.finish(State.FAILED, cards.note(text), error=f"{failure.app}.{failure.name}: {failure.error}")
+        job.finish(State.FAILED, note(text), error=f"{failure.app}.{failure.name}: {failure.error}", listing=_whole(job, progress))
         return
     state = hygiene.record(job.environment.name, read(job.target, "showmigrations", "--fingerprints"), actor=job.actor)
-    job.finish(State.SUCCEEDED, cards.run_result(job.request, result, state), result={"run": result, "state": state})
+    job.finish(
+        State.SUCCEEDED, ("run_result", {"result": result, "state": state}), result={"run": result, "state": state},
+        listing=_whole(job, progress),
+    )
 
 
-def _record(job: Job, event: dict[str, Any]) -> None:
-    """Each finished step goes to the audit trail, so an interrupted run can say what it did."""
-    if event["event"].endswith("_success"):
-        action = "migration.applied" if event["event"] == "apply_success" else "migration.unapplied"
-        services.audit_record(
-            actor=job.actor, action=action, request=job.request, migration=f"{event['app']}.{event['name']}", fake=event.get("fake", False)
-        )
+def _whole(job: Job, progress: list[dict[str, Any]]) -> tuple[str, str] | None:
+    """The whole progress as a listing, where its message shows only the newest steps."""
+    if len(progress) <= PROGRESS_SHOWN:
+        return None
+    return f"run-{job.request.pk}.txt", "\n".join(messages.progress_line(event) for event in progress)
+
+
+def _record(job: Job, event: dict[str, Any], progress: list[dict[str, Any]]) -> None:
+    """Each step goes to the audit trail (an interrupted run can say what it did) and to the
+    progress message, together; the notifier shows the progress at its own pace."""
+    with transaction.atomic():
+        if event["event"].endswith("_success"):
+            action = "migration.applied" if event["event"] == "apply_success" else "migration.unapplied"
+            services.audit_record(
+                actor=job.actor, action=action, request=job.request, migration=f"{event['app']}.{event['name']}", fake=event.get("fake", False)
+            )
+        job.say(("progress", {"events": progress}), key="progress")
 
 
 def _restore(job: Job, backup: Backup) -> None:
     restore_backup(target_database(job), Path(backup.path), backup.sha256)
     state = hygiene.record(job.environment.name, read(job.target, "showmigrations", "--fingerprints"), actor=job.actor)
-    job.finish(State.SUCCEEDED, cards.restored(job.request, backup, state), result={"restored": backup.pk, "state": state})
+    job.finish(State.SUCCEEDED, ("restored", {"backup": backup.pk, "state": state}), result={"restored": backup.pk, "state": state})

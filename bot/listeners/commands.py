@@ -60,7 +60,7 @@ def register(app: App, *, config: Config, directory: Directory, followup: Follow
 
 
 def _queue(command: Command, body: dict[str, Any], followup: FollowUp) -> str:
-    """Record a request for a worker; the card and the task follow after the ack."""
+    """Record a request (and its card, which the notifier posts) and queue it after the ack."""
     assert command.env is not None
     request, created = services.request_create(
         verb=command.verb.name,
@@ -69,11 +69,17 @@ def _queue(command: Command, body: dict[str, Any], followup: FollowUp) -> str:
         requester=body["user_id"],
         channel=body["channel_id"],
         trigger_id=body.get("trigger_id"),
+        response_url=_slack_url(body.get("response_url", "")),
     )
     if not created:
         return messages.duplicate_delivery(request.pk)
     followup.submit(followup.start, request.pk)
     return messages.received(request.pk, request.command_text)
+
+
+def _slack_url(url: str) -> str:
+    """The command's response_url, kept only if it can be one (an https URL; http on loopback)."""
+    return url if url.startswith(("https://", "http://127.0.0.1:", "http://localhost:")) and len(url) <= 500 else ""
 
 
 def _control(command: Command, config: Config, user: str, channel: str, directory: Directory, followup: FollowUp) -> str:

@@ -73,6 +73,8 @@ approvals = 1
 """
 
 
+# The notifier updates a message at most this often (2 s in production): short, so tests do not wait.
+MIN_UPDATE_SECONDS = "0.1"
 STARTING_POINTS = {"lite": [("marketplace", "0004")], "pg": [()]}
 
 
@@ -182,18 +184,18 @@ def running_stack(
 
     celery_app.conf.broker_url = redis_url
     with SlackWebAPI(BOT_TOKEN, users={u: {"name": n} for u, n in PEOPLE.items()}, usergroups=GROUPS) as api:
-        worker_env = os.environ | target_env | {
+        # Workers never talk to Slack: they get no token and no address of it.
+        os.environ["MIGRABOT_BROKER_URL"] = redis_url
+        os.environ.setdefault("MIGRABOT_MIN_UPDATE_SECONDS", MIN_UPDATE_SECONDS)
+        worker_env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")} | target_env | {
             "MIGRABOT_CONFIG": str(config_file),
-            "MIGRABOT_BROKER_URL": redis_url,
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_API_URL": api.base_url,
         }
         client = WebClient(token=BOT_TOKEN, base_url=api.base_url)
         bot = build_app(config=config, client=client, signing_secret=SIGNING_SECRET, enqueue=enqueue)
         bot.start()
         try:
             with BackgroundServer(bot.app) as server:
-                sender = SignedSender(server.url, SIGNING_SECRET, store=api.store, user_names=PEOPLE)
+                sender = SignedSender(server.url, SIGNING_SECRET, store=api.store, user_names=PEOPLE, api=api)
                 chat = Chat(sender=sender, store=api.store, command="/migrate", names=PEOPLE)
                 stack = Stack(chat, api, config, sender, target_env, project, worker_env, bot)
                 stack.start_worker()

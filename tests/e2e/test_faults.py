@@ -126,7 +126,7 @@ def test_worker_killed_mid_rollback_is_reported_interrupted_and_never_rerun(stac
 
     with freeze_time(timezone.now() + timedelta(minutes=5), tick=True):  # the lock lapses unrenewed
         sweep(stack.bot.followup)
-    request = Request.objects.get(pk=asked.request.pk)
+    request = stack.chat.settle(asked.request.pk)
     assert request.state == State.INTERRUPTED
     assert request.result == {"applied": [], "unapplied": ["media.0007_guarded", "media.0006_quick"]}
     thread = stack.chat.thread(request)

@@ -10,16 +10,13 @@ by user id still can. The bot also starts while Slack cannot be reached at all.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from bot_process import BOT_TOKEN, CHANNEL, SECRET, bot_process
 from django.utils import timezone
 from services import RedisServer, free_port
 
@@ -27,59 +24,8 @@ from controlplane import services
 from controlplane.models import Approval, AuditEvent, Request, State
 from slacklocal import SignedSender, SlackWebAPI
 
-TOKEN = "xoxb-groups-test"
-SECRET = "groups-signing-secret"
-CHANNEL = "C0GROUPS"
-CONFIG = """
-[environments.grp]
-project = "{project}"
-settings = "backend.settings"
-[environments.grp.policy]
-readers = ["*"]
-requesters = ["*"]
-approvers = ["S0APPROVERS", "U0CAROL"]
-"""
 REFRESH_SECONDS, MAX_AGE_SECONDS = 0.5, 4.0
-
-
-@contextmanager
-def bot_process(tmp_path: Path, slack_api_url: str, redis_url: str) -> Iterator[str]:
-    """``migrabot bot`` on a free port; yields its events URL once it answers."""
-    config = tmp_path / "migrabot.toml"
-    config.write_text(CONFIG.format(project=Path(__file__).resolve().parents[2] / "example" / "backend"))
-    port = free_port()
-    env = os.environ | {
-        "MIGRABOT_CONFIG": str(config),
-        "MIGRABOT_BROKER_URL": redis_url,
-        "SLACK_BOT_TOKEN": TOKEN,
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": slack_api_url,
-        "MIGRABOT_GROUP_REFRESH_SECONDS": str(REFRESH_SECONDS),
-        "MIGRABOT_GROUP_MAX_AGE_SECONDS": str(MAX_AGE_SECONDS),
-    }
-    env.pop("SLACK_APP_TOKEN", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "migrabot.cli", "bot", "--bind", f"127.0.0.1:{port}"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    url = f"http://127.0.0.1:{port}/slack/events"
-    try:
-        sender = SignedSender(url, SECRET)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if sender.slash_command("/migrate", "help", "U0ALICE", CHANNEL).status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise RuntimeError("the bot did not start:\n" + (process.stdout.read() if process.stdout else ""))
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(30)
+TIMING = {"MIGRABOT_GROUP_REFRESH_SECONDS": str(REFRESH_SECONDS), "MIGRABOT_GROUP_MAX_AGE_SECONDS": str(MAX_AGE_SECONDS)}
 
 
 def awaiting_approval() -> Request:
@@ -115,7 +61,8 @@ def click(url: str, request: Request, user: str) -> str:
 
 def test_a_removed_approver_is_refused_and_stale_groups_grant_nothing(tmp_path: Path, redis_server: RedisServer) -> None:
     groups = {"S0APPROVERS": ["U0BOB", "U0DAVE"]}
-    with SlackWebAPI(TOKEN, usergroups=groups) as api, bot_process(tmp_path, api.base_url, redis_server.url) as url:
+    with SlackWebAPI(BOT_TOKEN, usergroups=groups) as api, bot_process(tmp_path, api.base_url, redis_server.url, TIMING) as bot:
+        url = bot.url
         request = awaiting_approval()
         api.methods.usergroups["S0APPROVERS"] = ["U0DAVE"]  # Bob leaves the approvers' group
         time.sleep(REFRESH_SECONDS * 4)
@@ -133,7 +80,8 @@ def test_a_removed_approver_is_refused_and_stale_groups_grant_nothing(tmp_path: 
 
 def test_the_bot_starts_and_answers_while_slack_is_unreachable(tmp_path: Path, redis_server: RedisServer) -> None:
     unreachable = f"http://127.0.0.1:{free_port()}/api/"  # nothing listens there
-    with bot_process(tmp_path, unreachable, redis_server.url) as url:
+    with bot_process(tmp_path, unreachable, redis_server.url, TIMING) as bot:
+        url = bot.url
         reply = SignedSender(url, SECRET).slash_command("/migrate", "envs", "U0ALICE", CHANNEL)
         assert reply.status == 200 and "grp" in str(reply.body)
 

@@ -296,7 +296,7 @@ def test_a_worker_killed_while_planning_leaves_no_request_planning(stack: Stack)
         assert Request.objects.get(pk=request.pk).state == State.PLANNING  # its lease is still live
         with freeze_time(timezone.now() + timedelta(minutes=3), tick=True):
             sweep(stack.bot.followup)
-        failed = Request.objects.get(pk=request.pk)
+        failed = stack.chat.settle(request.pk)
         assert failed.state == State.FAILED, failed.state
         thread = stack.chat.thread(failed)
         assert "the worker went away while planning" in thread and "Nothing was changed" in thread

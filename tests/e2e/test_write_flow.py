@@ -6,6 +6,7 @@ backup failed). Real worker process, real Redis, real PostgreSQL and SQLite, rea
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -172,3 +173,25 @@ def test_an_unanswered_request_expires_and_the_thread_says_so(stack: Stack) -> N
     assert f"Request #{expired.pk} has expired" in thread and "⌛ Expired" in thread and "[Approve]" not in thread
     late = stack.chat.click("approve", user="U0BOB", request=expired)
     assert late.ack == "(there is no approve button to click)"
+
+
+def test_a_channel_the_bot_cannot_post_in_ends_the_request_and_tells_the_requester_privately(stack: Stack) -> None:
+    """Slack's real answer for a private channel the bot was not invited to: `channel_not_found`.
+    The requester hears it through the command's response_url (which works there); nothing runs."""
+    fully_migrated(stack, "lite")
+    stack.api.set_channel("G0SECRET", "private")
+    newest = Request.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    reply = stack.sender.slash_command("/migrate", "rollback lite media 0003", "U0ALICE", "G0SECRET")
+    assert reply.status == 200
+    request = Request.objects.get(id__gt=newest, channel="G0SECRET")
+    deadline = time.monotonic() + 30
+    while Request.objects.get(pk=request.pk).state not in ("refused",) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    ended = Request.objects.get(pk=request.pk)
+    assert ended.state == "refused" and "cannot post in G0SECRET" in ended.error
+    told = stack.api.store.wait_for(lambda: [e for e in stack.api.store.ephemerals(user="U0ALICE", channel="G0SECRET") if "/invite" in e.text])
+    assert f"request #{request.pk} was stopped and nothing ran" in told[0].text
+    time.sleep(1)  # the worker's plan, if it got that far, must not become an approval request
+    assert Request.objects.get(pk=request.pk).state == "refused"
+    assert not Backup.objects.filter(request=request).exists()
+    assert not AuditEvent.objects.filter(request=request, action="request.running").exists()
