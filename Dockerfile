@@ -9,6 +9,7 @@ COPY migrabot ./migrabot
 COPY bot ./bot
 COPY workers ./workers
 COPY controlplane ./controlplane
+COPY slackui ./slackui
 COPY slacklocal ./slacklocal
 RUN pip install --no-cache-dir .
 COPY migrabot.toml ./

@@ -82,7 +82,9 @@ def generate(destination: Path, *, apps: int, migrations: int, data_every: int =
     labels = [f"app{index:03d}" for index in range(apps)]
     (destination / "generated").mkdir(parents=True, exist_ok=True)
     (destination / "generated" / "__init__.py").write_text("")
-    (destination / "generated" / "settings.py").write_text(SETTINGS.format(apps=", ".join(f'"{label}"' for label in labels)))
+    (destination / "generated" / "settings.py").write_text(
+        SETTINGS.format(apps=", ".join(f'"{label}"' for label in labels))
+    )
     (destination / "manage.py").write_text(MANAGE)
     for position, label in enumerate(labels):
         folder = destination / label / "migrations"
@@ -108,7 +110,10 @@ def _models(migrations: int, data_every: int) -> str:
         for number in range(2, migrations + 1)
         if number % data_every
     )
-    return f"from django.db import models\n\n\nclass Item(models.Model):\n    name = models.CharField(max_length=40)\n{columns}"
+    return (
+        "from django.db import models\n\n\n"
+        f"class Item(models.Model):\n    name = models.CharField(max_length=40)\n{columns}"
+    )
 
 
 def main() -> None:
@@ -118,7 +123,9 @@ def main() -> None:
     parser.add_argument("--migrations", type=int, default=25)
     parser.add_argument("--data-every", type=int, default=5, help="every Nth migration is a data migration")
     options = parser.parse_args()
-    labels = generate(options.destination, apps=options.apps, migrations=options.migrations, data_every=options.data_every)
+    labels = generate(
+        options.destination, apps=options.apps, migrations=options.migrations, data_every=options.data_every
+    )
     print(f"{options.destination}: {len(labels)} apps × {options.migrations} migrations")
 
 

@@ -59,7 +59,9 @@ def main() -> None:
         notifier = Notifier(with_retries(WebClient(token="xoxb-bench", base_url=api.base_url)), config)
         notifier.start()
         try:
-            request, _ = services.request_create(verb="showmigrations", environment=env, args=[], requester="U0A", channel="C0B", trigger_id=None)
+            request, _ = services.request_create(
+                verb="showmigrations", environment=env, args=[], requester="U0A", channel="C0B", trigger_id=None
+            )
             while not api.calls_to("chat.postMessage"):
                 time.sleep(0.01)
             delays = []
@@ -70,11 +72,15 @@ def main() -> None:
                 while len(api.calls_to("chat.postMessage")) == seen:
                     time.sleep(0.001)
                 delays.append(api.calls_to("chat.postMessage")[-1].at - recorded)
-            print(f"record → Slack, {options.notes} notes: p50 {percentile(delays, .5) * 1000:.1f} ms, "
-                  f"p99 {percentile(delays, .99) * 1000:.1f} ms, max {max(delays) * 1000:.1f} ms "
-                  "(goal: p50 ≤ 100 ms, p99 ≤ 500 ms)")
+            print(
+                f"record → Slack, {options.notes} notes: p50 {percentile(delays, 0.5) * 1000:.1f} ms, "
+                f"p99 {percentile(delays, 0.99) * 1000:.1f} ms, max {max(delays) * 1000:.1f} ms "
+                "(goal: p50 ≤ 100 ms, p99 ≤ 500 ms)"
+            )
 
-            run, _ = services.request_create(verb="rollback", environment=env, args=[], requester="U0A", channel="C0B", trigger_id=None)
+            run, _ = services.request_create(
+                verb="rollback", environment=env, args=[], requester="U0A", channel="C0B", trigger_id=None
+            )
             while Request.objects.get(pk=run.pk).thread_ts == "":
                 time.sleep(0.01)
             before = len(api.calls_to("chat.update"))
@@ -90,9 +96,12 @@ def main() -> None:
             duration = time.monotonic() - started
             time.sleep(2.5)  # the last update
             updates = len(api.calls_to("chat.update")) - before
-            print(f"a run of {options.migrations} migrations ({2 * options.migrations} progress events) over {duration:.1f} s: "
-                  f"{updates} chat.update calls, {updates / duration:.2f} a second (goal: ≤ 0.5 a second a message, "
-                  f"i.e. ≤ {duration / 2 + 2:.0f} here, whatever the number of migrations)")
+            print(
+                f"a run of {options.migrations} migrations ({2 * options.migrations} progress events) "
+                f"over {duration:.1f} s: "
+                f"{updates} chat.update calls, {updates / duration:.2f} a second (goal: ≤ 0.5 a second a message, "
+                f"i.e. ≤ {duration / 2 + 2:.0f} here, whatever the number of migrations)"
+            )
             print(f"median delay {statistics.median(delays) * 1000:.1f} ms")
         finally:
             notifier.stop()

@@ -89,9 +89,12 @@ def main() -> None:
             through_slack.append(time.perf_counter() - started)
             assert exchange.request is not None and exchange.request.state == "succeeded"
         ratio = statistics.median(through_slack) / statistics.median(direct)
-        print(f"showmigrations, {options.runs} runs: manage.py directly median {statistics.median(direct) * 1000:.0f} ms; "
-              f"from Slack to result posted median {statistics.median(through_slack) * 1000:.0f} ms; "
-              f"ratio {ratio:.2f} (goal: <= 1.5)")
+        print(
+            f"showmigrations, {options.runs} runs: "
+            f"manage.py directly median {statistics.median(direct) * 1000:.0f} ms; "
+            f"from Slack to result posted median {statistics.median(through_slack) * 1000:.0f} ms; "
+            f"ratio {ratio:.2f} (goal: <= 1.5)"
+        )
 
 
 if __name__ == "__main__":

@@ -1,1 +1,1 @@
-"""The Slack side: the Bolt app, its listeners, the command grammar and the cards it posts."""
+"""The Slack side: the Bolt app, its listeners, the command grammar, and the notifier that posts."""

@@ -23,7 +23,16 @@ class Answer:
     changed: Request | None = None  # a request whose thread must show the change
 
 
-def answer(verb: str, *, config: Config, user: str, env: str | None, number: int | None, reason: str | None, members_of: GroupMembers) -> Answer:
+def answer(
+    verb: str,
+    *,
+    config: Config,
+    user: str,
+    env: str | None,
+    number: int | None,
+    reason: str | None,
+    members_of: GroupMembers,
+) -> Answer:
     if verb == "history":
         assert env is not None
         rows = Request.objects.filter(environment=env).order_by("-id")[:RECENT]
@@ -31,7 +40,8 @@ def answer(verb: str, *, config: Config, user: str, env: str | None, number: int
     if verb == "backups":
         assert env is not None
         backups = Backup.objects.filter(environment=env).order_by("-id")[:RECENT]
-        return Answer(messages.backups(env, [messages.backup_summary(b.pk, b.created_at, b.size, b.sha256, b.verified) for b in backups]))
+        lines = [messages.backup_summary(b.pk, b.created_at, b.size, b.sha256, b.verified) for b in backups]
+        return Answer(messages.backups(env, lines))
     if verb == "status":
         return _status(config, user, number, members_of)
     if verb == "cancel":
@@ -49,12 +59,12 @@ def answer(verb: str, *, config: Config, user: str, env: str | None, number: int
             raise Refusal(messages.locked(env, lock.holder, lock.reason, lock.acquired_at))
         return Answer(messages.lock_taken(env), announce=messages.lock_announced(env, user, reason))
     assert verb == "unlock" and env is not None
-    lock = lock_current(environment=env)
-    if lock is None:
+    held = lock_current(environment=env)
+    if held is None:
         raise Refusal(messages.not_locked(env))
-    if not lock.holder.startswith("user:"):
-        raise Refusal(messages.locked(env, lock.holder, lock.reason, lock.acquired_at))
-    lock_release(environment=env, token=lock.token, actor=user)
+    if not held.holder.startswith("user:"):
+        raise Refusal(messages.locked(env, held.holder, held.reason, held.acquired_at))
+    lock_release(environment=env, token=held.token, actor=user)
     return Answer(messages.lock_lifted(env), announce=messages.unlock_announced(env, user))
 
 

@@ -85,7 +85,10 @@ class Directory:
                 failures, pause = 0, self._refresh_seconds
             else:
                 if failures == 0:
-                    log.warning("directory.slack_unreachable groups=%s: group members grant nothing until Slack answers", sorted(self._groups))
+                    log.warning(
+                        "directory.slack_unreachable groups=%s: group members grant nothing until Slack answers",
+                        sorted(self._groups),
+                    )
                 pause = min(BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)], self._refresh_seconds)
                 failures += 1
             self._stopped.wait(pause)

@@ -64,12 +64,44 @@ VERBS: dict[str, Verb] = {
         Verb("help", "show this help", Kind.INFO, _A.ANYONE),
         Verb("envs", "list the environments", Kind.INFO, _A.ANYONE),
         Verb("showmigrations", "list migrations and whether each is applied", Kind.READ, _A.READERS, (ENV,), (APP,)),
-        Verb("plan", "preview what `migrate` would do (like `migrate --plan`)", Kind.READ, _A.READERS, (ENV,), (APP, MIGRATION)),
-        Verb("check", "the workflow's rules: applied migrations edited or deleted, conflicts, missing migrations, numbering clashes", Kind.READ, _A.READERS, (ENV,)),
+        Verb(
+            "plan",
+            "preview what `migrate` would do (like `migrate --plan`)",
+            Kind.READ,
+            _A.READERS,
+            (ENV,),
+            (APP, MIGRATION),
+        ),
+        Verb(
+            "check",
+            "the workflow's rules: applied migrations edited or deleted, conflicts, missing migrations, "
+            "numbering clashes",
+            Kind.READ,
+            _A.READERS,
+            (ENV,),
+        ),
         Verb("migrate", "apply migrations (forward only)", Kind.WRITE, _A.REQUESTERS, (ENV,), (APP, MIGRATION)),
-        Verb("rollback", "unapply migrations back to <migration> (or `zero`), after approval and a backup", Kind.WRITE, _A.REQUESTERS, (ENV, APP, MIGRATION)),
-        Verb("fake", "mark migrations applied/unapplied without running them, after approval and a backup", Kind.WRITE, _A.REQUESTERS, (ENV, APP, MIGRATION)),
-        Verb("restore", "bring the database back from a recorded backup, after approval", Kind.WRITE, _A.REQUESTERS, (ENV, BACKUP)),
+        Verb(
+            "rollback",
+            "unapply migrations back to <migration> (or `zero`), after approval and a backup",
+            Kind.WRITE,
+            _A.REQUESTERS,
+            (ENV, APP, MIGRATION),
+        ),
+        Verb(
+            "fake",
+            "mark migrations applied/unapplied without running them, after approval and a backup",
+            Kind.WRITE,
+            _A.REQUESTERS,
+            (ENV, APP, MIGRATION),
+        ),
+        Verb(
+            "restore",
+            "bring the database back from a recorded backup, after approval",
+            Kind.WRITE,
+            _A.REQUESTERS,
+            (ENV, BACKUP),
+        ),
         Verb("backups", "list the recorded backups of an environment", Kind.CONTROL, _A.READERS, (ENV,)),
         Verb("history", "the latest requests on an environment and how they ended", Kind.CONTROL, _A.READERS, (ENV,)),
         Verb("status", "where a request is (or the open requests)", Kind.CONTROL, _A.ANYONE, (), (REQUEST,)),
@@ -122,7 +154,7 @@ def parse(text: str) -> Command:
         raise Refusal(messages.missing_argument(verb.required[len(values)].value, verb.usage))
     if len(values) > len(params):
         raise Refusal(messages.extra_arguments(values[len(params) :], verb.usage))
-    found = {param: _checked(param, value.strip(), verb) for param, value in zip(params, values)}
+    found = {param: _checked(param, value.strip(), verb) for param, value in zip(params, values, strict=False)}
     number = found.get(REQUEST) or found.get(BACKUP)
     return Command(
         verb,

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Iterable
 from datetime import timedelta
+from typing import Any
 
 from django.db import DatabaseError, close_old_connections, transaction
 from django.db.models import Case, F, Q, When
@@ -32,11 +33,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from bot import thread
 from controlplane import services, wake
 from controlplane.models import TERMINAL_STATES, Post, Request, State
 from migrabot import messages
 from migrabot.config import Config
+from slackui import thread
 
 log = logging.getLogger(__name__)
 MIN_UPDATE_SECONDS = 2.0  # per message; MIGRABOT_MIN_UPDATE_SECONDS changes it (tests)
@@ -50,7 +51,9 @@ RECORD_TRIES = 10
 
 def with_retries(client: WebClient) -> WebClient:
     """The client with slack_sdk's handlers for rate limits (Retry-After) and server errors."""
-    client.retry_handlers.extend([RateLimitErrorRetryHandler(max_retry_count=1), ServerErrorRetryHandler(max_retry_count=2)])
+    client.retry_handlers.extend(
+        [RateLimitErrorRetryHandler(max_retry_count=1), ServerErrorRetryHandler(max_retry_count=2)]
+    )
     return client
 
 
@@ -145,13 +148,15 @@ class Notifier:
     def _show(self, request: Request, post: Post) -> bool:
         """Claim the post, make one Slack call, record what Slack now shows; False if not shown."""
         now = timezone.now()
-        claimed = Post.objects.filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now), pk=post.pk, pending=True).update(
-            claimed_until=now + CLAIM
-        )
+        unclaimed = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+        claimed = Post.objects.filter(unclaimed, pk=post.pk, pending=True).update(claimed_until=now + CLAIM)
         if not claimed:
             return False
         post.refresh_from_db()
         seen = post.version
+        # Read after the version: a state change bumps the version in the transaction that makes
+        # it, so this request is at least as new as version ``seen`` (never render a stale card).
+        request.refresh_from_db()
         try:
             ts = self._call(request, post)
         except SlackApiError as error:
@@ -175,8 +180,14 @@ class Notifier:
                     if post.key == "plan" and ts:
                         services.request_set_plan_message(request_id=request.pk, ts=ts)
                     Post.objects.filter(pk=post.pk).update(
-                        ts=ts or post.ts, shown_version=seen, pending=Case(When(version__gt=seen, then=True), default=False),
-                        shown_at=timezone.now(), claimed_until=None, retry_at=None, attempts=0, last_error="",
+                        ts=ts or post.ts,
+                        shown_version=seen,
+                        pending=Case(When(version__gt=seen, then=True), default=False),
+                        shown_at=timezone.now(),
+                        claimed_until=None,
+                        retry_at=None,
+                        attempts=0,
+                        last_error="",
                     )
                 return
             except DatabaseError:
@@ -195,7 +206,8 @@ class Notifier:
             response = self.client.files_upload_v2(
                 channel=request.channel, thread_ts=request.thread_ts, filename=filename, title=title, content=content
             )
-            return str(response.get("file", {}).get("id", "file"))
+            shared: dict[str, Any] = response.get("file", {})
+            return str(shared.get("id", "file"))
         text, blocks = thread.render(post, request, self.config)
         if post.ts:
             self.client.chat_update(channel=request.channel, ts=post.ts, text=text, blocks=blocks)
@@ -209,9 +221,13 @@ class Notifier:
         if post.key == "card" and not post.ts and error in UNREACHABLE_CHANNEL:
             self._unreachable_channel(request, error)
             return
-        delay = float(retry_after) if retry_after and retry_after.isdigit() else BACKOFF_SECONDS[min(post.attempts, len(BACKOFF_SECONDS) - 1)]
+        backoff = BACKOFF_SECONDS[min(post.attempts, len(BACKOFF_SECONDS) - 1)]
+        delay = float(retry_after) if retry_after and retry_after.isdigit() else backoff
         Post.objects.filter(pk=post.pk).update(
-            claimed_until=None, retry_at=timezone.now() + timedelta(seconds=delay), attempts=F("attempts") + 1, last_error=error[:255]
+            claimed_until=None,
+            retry_at=timezone.now() + timedelta(seconds=delay),
+            attempts=F("attempts") + 1,
+            last_error=error[:255],
         )
 
     def _unreachable_channel(self, request: Request, error: str) -> None:

@@ -117,9 +117,12 @@ def _click(text: str) -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("type") != "block_actions":
         raise Malformed("neither a slash command nor a button click")
     actions = payload.get("actions")
-    if not isinstance(actions, list) or not actions or not all(isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions):
+    if not isinstance(actions, list) or not actions or not all(
+        isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions
+    ):
         raise Malformed("a click without its action")
-    user, channel = _strings(payload.get("user"), ("id", "username", "name", "team_id")), _strings(payload.get("channel"), ("id", "name"))
+    user = _strings(payload.get("user"), ("id", "username", "name", "team_id"))
+    channel = _strings(payload.get("channel"), ("id", "name"))
     _check(user.get("id"), _USER_ID, "user")
     _check(channel.get("id"), _CHANNEL_ID, "channel")
     return {
@@ -224,7 +227,7 @@ def serve_with_gunicorn(
     if post_fork is not None:
         settings["post_fork"] = lambda server, worker: post_fork()
 
-    class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    class _Gunicorn(BaseApplication):
         def load_config(self) -> None:
             for key, value in settings.items():
                 self.cfg.set(key, value)

@@ -6,9 +6,9 @@ import os
 
 from bot.app import build_app
 from bot.server import serve_with_gunicorn, slack_wsgi
+from bot.slack import web_client
+from migrabot.broker import enqueue
 from migrabot.config import Config, ConfigError
-from migrabot.slack import web_client
-from workers.tasks import enqueue
 
 
 def run_bot(config: Config, *, bind: str) -> int:

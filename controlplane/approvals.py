@@ -74,7 +74,9 @@ def _check(request: Request, person: str, plan_digest: str, environment: Environ
     if person == request.requester:
         raise Refusal(messages.self_approval())
     if not is_included(person, environment.policy.approvers, members_of):
-        unknown = [group for group in environment.policy.approvers if group.startswith("S") and members_of(group) is None]
+        unknown = [
+            group for group in environment.policy.approvers if group.startswith("S") and members_of(group) is None
+        ]
         if unknown:  # they may be a member: say why nobody can tell, rather than "not an approver"
             raise Refusal(messages.group_membership_unknown(unknown, environment.name))
         raise Refusal(messages.not_an_approver(person, environment.name))

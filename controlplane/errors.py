@@ -7,3 +7,7 @@ class MigrabotError(Exception):
 
 class Refusal(MigrabotError):
     """A rule said no (bad input, not allowed, lock held …): expected, shown as is, no traceback."""
+
+
+class IllegalTransition(MigrabotError):
+    """Code tried a state change the state table does not allow: a bug, never a user's doing."""

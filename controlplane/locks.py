@@ -65,7 +65,9 @@ def lock_release(*, environment: str, token: str, actor: str) -> bool:
         if lock is None:
             return False
         lock.delete()
-        audit_record(actor=actor, action="lock.released", request=lock.request, environment=environment, holder=lock.holder)
+        audit_record(
+            actor=actor, action="lock.released", request=lock.request, environment=environment, holder=lock.holder
+        )
     return True
 
 

@@ -36,6 +36,20 @@ TERMINAL_STATES = frozenset(
 )
 
 
+#: Every legal move of a request, in one place: the services enforce it, the sweep's table of who
+#: moves each state on (``controlplane.recovery``) follows it, and workers and the bot use it.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    State.RECEIVED: frozenset({State.PLANNING, State.RUNNING, State.REFUSED, State.FAILED, State.CANCELLED}),
+    State.PLANNING: frozenset(
+        {State.AWAITING_APPROVAL, State.APPROVED, State.SUCCEEDED, State.REFUSED, State.FAILED, State.CANCELLED}
+    ),
+    State.AWAITING_APPROVAL: frozenset({State.APPROVED, State.DENIED, State.EXPIRED, State.CANCELLED, State.REFUSED}),
+    State.APPROVED: frozenset({State.BACKING_UP, State.CANCELLED, State.REFUSED}),
+    State.BACKING_UP: frozenset({State.RUNNING, State.FAILED, State.REFUSED, State.INTERRUPTED}),
+    State.RUNNING: frozenset({State.SUCCEEDED, State.FAILED, State.REFUSED, State.INTERRUPTED}),
+}
+
+
 class Request(models.Model):
     """One slash command accepted for an environment, from arrival to its outcome."""
 
@@ -223,7 +237,7 @@ class Post(models.Model):
 
     request = models.ForeignKey(Request, on_delete=models.PROTECT, related_name="posts")
     key = models.CharField(max_length=64)  # "card", "plan", "progress", or unique per note
-    kind = models.CharField(max_length=32)  # how the bot renders it (bot.thread)
+    kind = models.CharField(max_length=32)  # how the bot renders it (slackui.thread)
     data = models.JSONField(default=dict)
     version = models.PositiveIntegerField(default=1)
     shown_version = models.PositiveIntegerField(default=0)

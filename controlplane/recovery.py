@@ -75,7 +75,7 @@ def request_fail_abandoned(*, environments: list[str]) -> list[Request]:
         reason = f"the worker went away while {'planning' if request.state == State.PLANNING else 'reading'}"
         moved = request_transition(
             request_id=request.pk,
-            from_states=[request.state],
+            from_states=[State(request.state)],
             to=State.FAILED,
             actor="system",
             action="request.abandoned",

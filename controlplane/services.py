@@ -7,19 +7,18 @@ first wins and everyone else gets ``None``, so a redelivered task or a double cl
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Collection
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from controlplane import wake
-from controlplane.models import TERMINAL_STATES, AuditEvent, Backup, Catalog, Post, Request, State
-
-if TYPE_CHECKING:
-    from workers.backup import Backup as BackupFile
+from controlplane.errors import IllegalTransition
+from controlplane.models import TERMINAL_STATES, TRANSITIONS, AuditEvent, Backup, Catalog, Post, Request, State
 
 
 def audit_record(
@@ -75,7 +74,7 @@ def request_mark_enqueued(*, request_id: int) -> None:
 def request_transition(
     *,
     request_id: int,
-    from_states: Iterable[State],
+    from_states: Collection[State],
     to: State,
     actor: str,
     action: str,
@@ -96,9 +95,12 @@ def request_transition(
     if error:
         fields["error"] = error
     with transaction.atomic():
-        changed = Request.objects.filter(pk=request_id, state__in=list(from_states)).update(**fields)
-        if not changed:
-            return None
+        current = Request.objects.select_for_update().filter(pk=request_id).values_list("state", flat=True).first()
+        if current is None or current not in from_states:
+            return None  # someone else moved it first
+        if to not in TRANSITIONS.get(current, frozenset()):
+            raise IllegalTransition(f"request #{request_id}: {current} → {to} is not a move a request makes")
+        Request.objects.filter(pk=request_id, state=current).update(**fields)
         request = Request.objects.get(pk=request_id)
         audit_record(actor=actor, action=action, request=request, state=str(to), **detail)
         post_record(request_id=request_id, key="card", kind="card")  # the card shows the new state
@@ -156,7 +158,30 @@ def request_set_plan_message(*, request_id: int, ts: str) -> None:
     Request.objects.filter(pk=request_id).update(plan_ts=ts)
 
 
-def backup_record(*, request: Request, backup: "BackupFile", migration_state: dict[str, Any], actor: str) -> Backup:
+class BackupFile(Protocol):
+    """A backup taken and verified by a worker (``workers.backup.Backup``), as the record needs it."""
+
+    @property
+    def path(self) -> Path: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def duration_seconds(self) -> float: ...
+    @property
+    def tool(self) -> str: ...
+    @property
+    def tool_version(self) -> str: ...
+    @property
+    def server_version(self) -> str: ...
+    @property
+    def verified(self) -> bool: ...
+    @property
+    def verification(self) -> str: ...
+
+
+def backup_record(*, request: Request, backup: BackupFile, migration_state: dict[str, Any], actor: str) -> Backup:
     """Record a verified backup with the migration state it captured."""
     with transaction.atomic():
         row = Backup.objects.create(

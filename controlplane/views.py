@@ -67,7 +67,9 @@ def _filter(request: HttpRequest, name: str) -> str:
 def _readable(detail: Any) -> list[tuple[str, str]]:
     """An event's detail as ``key: value`` lines; values that are not text as JSON."""
     items = detail.items() if isinstance(detail, dict) else [("", detail)]
-    return [(str(key), value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)) for key, value in items]
+    return [
+        (str(key), value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)) for key, value in items
+    ]
 
 
 @token_required

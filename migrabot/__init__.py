@@ -1,1 +1,1 @@
-"""migrabot: a Slack ChatOps bot for Django migrations (glue: settings, config, CLI, local mode)."""
+"""migrabot: the shared core (settings, configuration, messages, redaction, the broker) and the entry points."""

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic_core import ErrorDetails
 
-from workers.redact import MIN_SECRET_LENGTH, url_password
+from migrabot.redact import MIN_SECRET_LENGTH, url_password
 
 # "*" is everyone; U…/W… are Slack user ids; S… are user group ids.
 Principal = Annotated[str, StringConstraints(pattern=r"^(\*|[UWS][A-Z0-9]{2,})$")]
@@ -101,7 +102,8 @@ class Environment(_Strict):
                 if 0 < len(secret) < MIN_SECRET_LENGTH:
                     problems.append(
                         f"environment '{self.name}': variable {name} (for {target}) holds a secret shorter than "
-                        f"{MIN_SECRET_LENGTH} characters{part}, which could not be masked in messages and logs: use a longer one"
+                        f"{MIN_SECRET_LENGTH} characters{part}, which could not be masked in messages and logs: "
+                        "use a longer one"
                     )
         if problems:
             raise ConfigError("\n".join(problems))
@@ -179,7 +181,7 @@ def _describe(path: Path, error: ValidationError) -> str:
 SECRET_HINT = "must be the NAME of the worker's variable holding the value (e.g. STAGING_DATABASE_URL)"
 
 
-def _plain(item: dict) -> str:
+def _plain(item: ErrorDetails) -> str:
     if item["type"] == "extra_forbidden":
         return "unknown key"
     if item["type"] == "string_pattern_mismatch":

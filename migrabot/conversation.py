@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from django.db.models import Max
 
-from bot import cards
 from controlplane.models import TERMINAL_STATES, Post, Request, State
 from slacklocal import Conversation, Message, SignedSender, render_thread
+from slackui import cards
 
 DEFAULT_CHANNEL = "C0MIGRATIONS"
 SETTLED = TERMINAL_STATES | {State.AWAITING_APPROVAL}

@@ -31,6 +31,7 @@ GROUPS = {"S0DEVELOPERS": ["U0ALICE", "U0DAVE"], "S0DBAS": ["U0CAROL"], "S0LEADS
 STARTING_POINT = {"staging": ("marketplace", "0004")}
 
 if TYPE_CHECKING:
+    from celery import Celery
     from slack_bolt import App
 
     from migrabot.conversation import Chat
@@ -67,11 +68,11 @@ def local_stack(folder: Path, config: Config) -> Iterator[LocalStack]:
 
     from bot.app import build_app
     from bot.server import BackgroundServer
+    from migrabot.broker import enqueue
     from migrabot.conversation import Chat
     from slacklocal import SignedSender, SlackWebAPI
     from workers.catalog import publish_catalog
     from workers.celery_app import app as celery_app
-    from workers.tasks import enqueue
 
     call_command("migrate", verbosity=0)
     _prepare_targets(folder, config)
@@ -117,10 +118,10 @@ def _prepare_targets(folder: Path, config: Config) -> None:
         marker.touch()
 
 
-def _start_worker(celery_app: object, queues: list[str]) -> None:
+def _start_worker(celery_app: Celery, queues: list[str]) -> None:
     # The in-memory transport polls: once a second by default is too slow for a conversation.
-    celery_app.conf.broker_transport_options["polling_interval"] = 0.05  # type: ignore[attr-defined]
-    worker = celery_app.WorkController(  # type: ignore[attr-defined]
+    celery_app.conf.broker_transport_options["polling_interval"] = 0.05
+    worker = celery_app.WorkController(
         pool="threads",
         concurrency=2,
         queues=queues,
@@ -132,7 +133,7 @@ def _start_worker(celery_app: object, queues: list[str]) -> None:
     threading.Thread(target=worker.start, name="celery-worker", daemon=True).start()
 
 
-def _run_script(chat: "Chat", lines: TextIO) -> int:
+def _run_script(chat: Chat, lines: TextIO) -> int:
     from migrabot.transcript import perform
 
     for line in lines:
@@ -141,7 +142,7 @@ def _run_script(chat: "Chat", lines: TextIO) -> int:
     return 0
 
 
-def _interactive(chat: "Chat") -> int:
+def _interactive(chat: Chat) -> int:
     from migrabot.transcript import perform
 
     user = "alice"

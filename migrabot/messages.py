@@ -14,6 +14,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 MAX_CHOICES = 25
 MAX_SHOWN = 40
@@ -248,7 +249,10 @@ def plan_step(app: str, name: str, backwards: bool, operations: int, irreversibl
 
 
 def check_clean(environment: str) -> str:
-    return f"✅ *{environment}*: no edited or missing applied migrations, no conflicts, no missing migrations, no numbering clashes, no migration applied before its dependency."
+    return (
+        f"✅ *{environment}*: no edited or missing applied migrations, no conflicts, no missing migrations, "
+        "no numbering clashes, no migration applied before its dependency."
+    )
 
 
 def check_summary(environment: str, count: int) -> str:
@@ -402,7 +406,10 @@ def decision(state: str, person: str, moment: datetime) -> str:
 def locked(environment: str, holder: str, reason: str, since: datetime) -> str:
     kind, _, name = holder.partition(":")
     who = f"<@{name}>" if kind == "user" else f"request #{name}"
-    return f"`{environment}` is locked by {who} since {_when(since)}: {escaped(reason)}. Nothing was run; ask again once it is unlocked."
+    return (
+        f"`{environment}` is locked by {who} since {_when(since)}: {escaped(reason)}. "
+        "Nothing was run; ask again once it is unlocked."
+    )
 
 
 def backup_failed(reason: str) -> str:
@@ -416,7 +423,7 @@ def backup_line(backup_id: int, size: int, sha256: str, seconds: float, tool: st
     )
 
 
-def progress_line(event: dict) -> str:
+def progress_line(event: dict[str, Any]) -> str:
     marks = {
         "apply_start": "⏳ applying",
         "apply_success": "✅ applied",
@@ -453,18 +460,24 @@ def run_done(verb: str, applied: int, unapplied: int) -> str:
 
 
 def restored(backup_id: int, taken_at: datetime) -> str:
-    return f"✅ Restored backup #{backup_id} (taken {_when(taken_at)}). A backup of the state before the restore was recorded above."
+    return (
+        f"✅ Restored backup #{backup_id} (taken {_when(taken_at)}). "
+        "A backup of the state before the restore was recorded above."
+    )
 
 
 # --- control verbs ---------------------------------------------------------------------------------
 
 
 def request_line(request_id: int, command_text: str, state: str, requester: str, created_at: datetime) -> str:
-    return f"#{request_id} `{escaped(command_text)}` — {STATE_LABELS.get(state, state)} · <@{requester}> · {_when(created_at)}"
+    label = STATE_LABELS.get(state, state)
+    return f"#{request_id} `{escaped(command_text)}` — {label} · <@{requester}> · {_when(created_at)}"
 
 
 def history(environment: str, lines: Sequence[str]) -> str:
-    return "\n".join([f"*Latest requests on `{environment}`*", *lines]) if lines else f"No requests on `{environment}` yet."
+    if not lines:
+        return f"No requests on `{environment}` yet."
+    return "\n".join([f"*Latest requests on `{environment}`*", *lines])
 
 
 def open_requests(lines: Sequence[str]) -> str:
@@ -574,7 +587,7 @@ def not_in_channel(request_id: int, command: str) -> str:
 MAX_FINDINGS = 10
 
 
-# --- long content folded within Slack's limits (bot.blocks, bot.cards) ------------------------------
+# --- long content folded within Slack's limits (slackui.blocks, slackui.cards) ------------------------------
 
 
 def _count(count: int, noun: str) -> str:

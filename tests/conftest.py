@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from services import control_plane_environment
 
 # The control plane (the bot's own database) must be configured before any test module imports
@@ -25,7 +24,7 @@ from migrabot.boot import setup_django  # noqa: E402
 
 setup_django()
 
-from services import RedisServer, create_database, database_name, drop_database, find_or_start_postgres
+from services import RedisServer, create_database, database_name, drop_database, find_or_start_postgres  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_PROJECT = REPO / "example" / "backend"
@@ -110,6 +109,34 @@ def run_in_project() -> RunInProject:
 def manage() -> RunInProject:
     """`manage(project, database_url, *args)` runs the project's manage.py; asserts nothing."""
     return lambda project, database_url, *args: _run_in_project(project, database_url, "manage.py", *args)
+
+
+# --- the fast tier (``./scripts/test --fast``, or ``pytest -m fast``): no servers, under a minute ---
+
+#: Folders and files whose tests need no Redis, no PostgreSQL and no worker process.
+FAST_TIER = (
+    "bot/",
+    "controlplane/",
+    "slacklocal/",
+    "slackui/",
+    "migrabot/test_config.py",
+    "migrabot/test_redact.py",
+    "test_architecture.py",
+    "workers/test_write_guards.py",
+)
+SERVER_FIXTURES = {"redis_server", "postgres_admin_url", "pg_database_url", "database_url"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        where = item.path.relative_to(tests).as_posix()
+        if not where.startswith(FAST_TIER):
+            continue
+        item.add_marker(pytest.mark.fast)
+        servers = SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if servers:
+            raise pytest.UsageError(f"{item.nodeid} is in the fast tier but needs {', '.join(sorted(servers))}")
 
 
 # --- figures for scripts/fault-report (written only when MIGRABOT_FAULT_REPORT is set) ----------

@@ -26,7 +26,7 @@ def test_every_command_in_compose_is_a_valid_cli_command() -> None:
 
 def test_one_worker_per_environment_with_its_database_variable() -> None:
     workers = {}
-    for name, service in migrabot_services().items():
+    for service in migrabot_services().values():
         options = build_parser().parse_args(service["command"])
         if options.command == "worker":
             workers.update({env: service for env in options.envs})

@@ -1,1 +1,1 @@
-"""The worker side: the Celery app, its tasks, and running commands against a target project."""
+"""The worker side: the Celery tasks, the write pipeline, and running commands against a target project."""

@@ -53,6 +53,7 @@ from typing import Any, NamedTuple
 import dj_database_url
 
 from controlplane.errors import MigrabotError
+from migrabot.redact import redact
 from workers import children
 from workers.backup_streams import (
     COMPRESSOR,
@@ -60,7 +61,6 @@ from workers.backup_streams import (
     feed_decompressed,
     sha256_of,
 )
-from workers.redact import redact
 from workers.target import PASSED_THROUGH
 
 LOCK_WAIT_TIMEOUT = "2min"
@@ -281,7 +281,8 @@ def _output(argv: tuple[str, ...], env: Mapping[str, str]) -> str:
     completed = children.run(argv, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if completed.returncode != 0:
         raise BackupError(f"{argv[0]} exited with {completed.returncode}: {completed.stderr.strip()}")
-    return completed.stdout.strip()
+    output: str = completed.stdout
+    return output.strip()
 
 
 # --- SQLite --------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, cast
 
 import zstandard
 
@@ -80,7 +80,7 @@ def compress_output(argv: Sequence[str], env: Mapping[str, str], destination: Bi
         assert child.stdout is not None
         _widen_pipe(child.stdout)
         try:
-            with compressor.stream_writer(sink, closefd=False) as writer:
+            with compressor.stream_writer(_as_file(sink), closefd=False) as writer:
                 while chunk := os.read(child.stdout.fileno(), CHUNK):
                     writer.write(chunk)
         finally:
@@ -106,15 +106,17 @@ def feed_decompressed(source: Path, commands: Sequence[Sequence[str]], env: Mapp
                     argv, env=env, stdin=upstream, stdout=subprocess.DEVNULL if last else subprocess.PIPE,
                     stderr=errors[-1],
                 )
-                if started:
-                    started[-1].stdout.close()  # type: ignore[union-attr]  # now the new child's stdin
+                if started and started[-1].stdout is not None:
+                    started[-1].stdout.close()  # now the new child's stdin
                 started.append(child)
-                upstream = child.stdout  # type: ignore[assignment]
+                if child.stdout is not None:  # the last one's goes nowhere
+                    upstream = child.stdout
             assert started[0].stdin is not None
             _widen_pipe(started[0].stdin)
             sha256, size, problem = _decompress_into(source, started[0].stdin)
             exits = tuple(
-                Exit(tuple(argv), child.wait(), _tail(error)) for argv, child, error in zip(commands, started, errors)
+                Exit(tuple(argv), child.wait(), _tail(error))
+                for argv, child, error in zip(commands, started, errors, strict=True)
             )
             return Fed(sha256, size, problem, exits)
         finally:
@@ -138,7 +140,7 @@ def _decompress_into(source: Path, stdin: IO[bytes]) -> tuple[str, int, str]:
     # A writer, not decompressobj(): it hands the output on in CHUNK pieces, so memory stays bounded
     # however well the archive compressed (a 1 MiB piece of zstd can stand for gigabytes). It cannot
     # tell a frame cut short from a whole one; the full read downstream (or the sha256) does.
-    decompressor = zstandard.ZstdDecompressor().stream_writer(fed, write_size=CHUNK, closefd=False)
+    decompressor = zstandard.ZstdDecompressor().stream_writer(_as_file(fed), write_size=CHUNK, closefd=False)
     problem, feeding = "", True
     try:
         with open(source, "rb") as file:
@@ -172,6 +174,11 @@ class _Sink:
 
     def flush(self) -> None:
         self.file.flush()
+
+
+def _as_file(sink: _Sink) -> IO[bytes]:
+    # zstandard's stubs ask for a whole file; its stream writers call only write() and flush().
+    return cast(IO[bytes], sink)
 
 
 def _widen_pipe(pipe: IO[bytes]) -> None:

@@ -12,7 +12,8 @@ from workers.job import Job
 def back_up(job: Job) -> Backup:
     """Back up the target's database, verified, and record it; ``BackupError`` stops the run."""
     state = read(job.target, "showmigrations")
-    backup = take_backup(target_database(job), job.environment.backup_dir, label=f"{job.environment.name}-request{job.request.pk}")
+    label = f"{job.environment.name}-request{job.request.pk}"
+    backup = take_backup(target_database(job), job.environment.backup_dir, label=label)
     return services.backup_record(request=job.request, backup=backup, migration_state=state, actor=job.actor)
 
 

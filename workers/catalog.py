@@ -12,7 +12,7 @@ from workers.target import Target
 
 
 def publish_catalog(environment: Environment) -> dict[str, list[str]]:
-    apps = Target(environment).probe("catalog")["apps"]
+    apps: dict[str, list[str]] = Target(environment).probe("catalog")["apps"]
     services.catalog_publish(environment=environment.name, apps=apps)
     return apps
 

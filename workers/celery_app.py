@@ -1,30 +1,7 @@
-"""The Celery app: one queue per environment, settings chosen so a migration never runs twice.
+"""The worker side of the shared Celery app (``migrabot.broker``): the same app, loading the tasks."""
 
-- Redis redelivers a message that is not acknowledged within ``visibility_timeout``, even while
-  the first run goes on: the timeout is set far above the longest run, and execution claims its
-  request row anyway, so a redelivery finds nothing to do.
-- No automatic retries and no ``task_reject_on_worker_lost``: a run that died is marked
-  ``interrupted`` for a human, never started again by itself.
-- Prefetch of one: a worker holds no messages that another worker could have run.
-"""
+from migrabot.broker import app
 
-import os
+app.conf.include = ["workers.tasks"]
 
-from celery import Celery
-
-# A test may shorten it (MIGRABOT_VISIBILITY_TIMEOUT_SECONDS) to see a redelivery happen.
-VISIBILITY_TIMEOUT_SECONDS = int(os.environ.get("MIGRABOT_VISIBILITY_TIMEOUT_SECONDS") or 12 * 60 * 60)
-
-app = Celery("migrabot", include=["workers.tasks"])
-app.conf.update(
-    broker_url=os.environ.get("MIGRABOT_BROKER_URL", "redis://127.0.0.1:6379/0"),
-    broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
-    broker_connection_retry_on_startup=True,
-    task_ignore_result=True,
-    task_acks_late=False,
-    task_serializer="json",
-    accept_content=["json"],
-    worker_prefetch_multiplier=1,
-    worker_hijack_root_logger=False,
-    worker_send_task_events=False,
-)
+__all__ = ["app"]

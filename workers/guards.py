@@ -31,7 +31,10 @@ def guarded(job: Job, plan: dict[str, Any]) -> dict[str, Any]:
     earlier = environment.policy.promote_from
     if earlier is None:
         return plan
-    proof = selectors.request_succeeded_with_steps(environment=earlier, steps_digest=steps_digest(job.request.verb, plan))
+    proof = selectors.request_succeeded_with_steps(
+        environment=earlier, steps_digest=steps_digest(job.request.verb, plan)
+    )
     if proof is None:
         raise Refusal(messages.not_promoted(environment.name, earlier, job.request.command_text))
-    return plan | {"promoted_from": {"environment": earlier, "request": proof.pk, "finished_at": proof.updated_at.isoformat()}}
+    promoted = {"environment": earlier, "request": proof.pk, "finished_at": proof.updated_at.isoformat()}
+    return plan | {"promoted_from": promoted}

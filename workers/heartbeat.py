@@ -28,7 +28,9 @@ GIVE_UP_SECONDS = RUN_LOCK_TTL.total_seconds() * 0.6
 
 
 class Heartbeat:
-    def __init__(self, request_id: int, *, beat_seconds: float = BEAT_SECONDS, give_up_seconds: float = GIVE_UP_SECONDS) -> None:
+    def __init__(
+        self, request_id: int, *, beat_seconds: float = BEAT_SECONDS, give_up_seconds: float = GIVE_UP_SECONDS
+    ) -> None:
         self.request_id = request_id
         self.lost = threading.Event()
         self._lock: tuple[str, str] | None = None  # (environment, token) once the run holds it
@@ -56,7 +58,9 @@ class Heartbeat:
     def _loop(self) -> None:
         last_success, failures = time.monotonic(), 0
         try:
-            while not self._stopped.wait(self._beat if not failures else RETRY_SECONDS[min(failures, len(RETRY_SECONDS)) - 1]):
+            while not self._stopped.wait(
+                self._beat if not failures else RETRY_SECONDS[min(failures, len(RETRY_SECONDS)) - 1]
+            ):
                 try:
                     self.renew()
                     last_success, failures = time.monotonic(), 0
@@ -65,7 +69,9 @@ class Heartbeat:
                     close_old_connections()
                     log.warning("heartbeat.failed request=%s attempt=%s error=%r", self.request_id, failures, error)
                     if self._lock is not None and time.monotonic() - last_success > self._give_up:
-                        log.error("lock.unconfirmed request=%s seconds=%.0f", self.request_id, time.monotonic() - last_success)
+                        log.error(
+                            "lock.unconfirmed request=%s seconds=%.0f", self.request_id, time.monotonic() - last_success
+                        )
                         self.lost.set()
         finally:
             close_old_connections()

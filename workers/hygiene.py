@@ -26,7 +26,13 @@ def review(environment: str, document: dict[str, Any], *, actor: str) -> list[st
         if first is not None and first.sha256 != item["sha256"]:
             findings.append(
                 messages.edited_migration(
-                    environment, item["app"], item["name"], item["file"], first.sha256, item["sha256"], first.first_seen_at
+                    environment,
+                    item["app"],
+                    item["name"],
+                    item["file"],
+                    first.sha256,
+                    item["sha256"],
+                    first.first_seen_at,
                 )
             )
     return findings + _from_probe(environment, document.get("hygiene", {}))
@@ -34,8 +40,14 @@ def review(environment: str, document: dict[str, Any], *, actor: str) -> list[st
 
 def _from_probe(environment: str, hygiene: dict[str, Any]) -> list[str]:
     return [
-        *(messages.missing_migration_file(environment, m["app"], m["name"], m["file"]) for m in hygiene.get("missing_files", [])),
-        *(messages.conflicting_leaves(environment, c["app"], c["names"], c["folder"]) for c in hygiene.get("conflicts", [])),
+        *(
+            messages.missing_migration_file(environment, m["app"], m["name"], m["file"])
+            for m in hygiene.get("missing_files", [])
+        ),
+        *(
+            messages.conflicting_leaves(environment, c["app"], c["names"], c["folder"])
+            for c in hygiene.get("conflicts", [])
+        ),
         *(
             messages.model_changes_without_migration(environment, c["app"], c["operations"], c["folder"])
             for c in hygiene.get("missing_migrations", [])
@@ -46,7 +58,11 @@ def _from_probe(environment: str, hygiene: dict[str, Any]) -> list[str]:
         ),
         *(
             messages.inconsistent_history(
-                environment, i["app"], i["name"], f"{i['dependency']['app']}.{i['dependency']['name']}", i["dependency"]["file"]
+                environment,
+                i["app"],
+                i["name"],
+                f"{i['dependency']['app']}.{i['dependency']['name']}",
+                i["dependency"]["file"],
             )
             for i in hygiene.get("inconsistent", [])
         ),

@@ -22,7 +22,7 @@ from workers.target import Target
 log = logging.getLogger(__name__)
 
 OPEN_STATES = [state for state in State if state not in TERMINAL_STATES]
-# A message for the thread: how the bot renders it (bot.thread.RENDERERS) and what it says.
+# A message for the thread: how the bot renders it (slackui.thread.RENDERERS) and what it says.
 Said = tuple[str, dict[str, Any]]
 
 

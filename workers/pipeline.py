@@ -15,9 +15,9 @@ from controlplane.errors import Refusal
 from controlplane.models import State
 from migrabot import messages
 from migrabot.config import Config
+from migrabot.redact import redact
 from workers import reads, writes
 from workers.job import Job, note
-from workers.redact import redact
 from workers.target import Target
 
 log = logging.getLogger(__name__)

@@ -118,7 +118,7 @@ def show_migrations(app_labels: list[str], with_fingerprints: bool = False) -> d
     return shown | ({"fingerprints": fingerprints(loader, recorded)} if with_fingerprints else {})
 
 
-def app_migrations(loader: Any, recorded: dict, app_label: str) -> list[dict[str, Any]]:
+def app_migrations(loader: Any, recorded: dict[Key, Any], app_label: str) -> list[dict[str, Any]]:
     """One app's migrations from roots to leaves, each with its applied state."""
     graph = loader.graph
     rows: list[dict[str, Any]] = []
@@ -173,7 +173,7 @@ def load_plan(app_label: str | None, migration_name: str | None) -> tuple[Any, l
     try:
         executor.loader.check_consistent_history(connection)
     except InconsistentMigrationHistory as error:
-        raise Refusal(str(error))
+        raise Refusal(str(error)) from None
     refuse_conflicts(executor.loader)
     targets = resolve_targets(executor.loader, app_label, migration_name)
     return executor, executor.migration_plan(targets)
@@ -183,7 +183,7 @@ def describe_step(loader: Any, migration: Any, backwards: bool) -> dict[str, Any
     from django.core.management.commands.migrate import Command as Migrate
 
     operations = []
-    for operation, tables in zip(migration.operations, operation_tables(loader, migration)):
+    for operation, tables in zip(migration.operations, operation_tables(loader, migration), strict=True):
         description, is_error = Migrate.describe_operation(operation, backwards)
         operations.append(
             {
@@ -217,7 +217,13 @@ def code_under_approval(loader: Any, migration_plan: list[tuple[Any, bool]]) -> 
     """The files and SQL a plan runs, in the shape the worker's expectation has (plans.expectation)."""
     return {
         "steps": [
-            [migration.app_label, migration.name, backwards, relative(migration_file(migration)), file_sha256(migration_file(migration))]
+            [
+                migration.app_label,
+                migration.name,
+                backwards,
+                relative(migration_file(migration)),
+                file_sha256(migration_file(migration)),
+            ]
             for migration, backwards in migration_plan
         ],
         "sql_sha256": hashlib.sha256(plan_sql(loader, migration_plan).encode()).hexdigest(),
@@ -418,13 +424,11 @@ def step_sql(loader: Any, migration: Any, backwards: bool) -> str:
 def refuse_conflicts(loader: Any) -> None:
     conflicts = loader.detect_conflicts()
     if conflicts:
-        name_str = "; ".join(
-            "%s in %s" % (", ".join(names), app) for app, names in conflicts.items()
-        )
+        name_str = "; ".join(f"{', '.join(names)} in {app}" for app, names in conflicts.items())
         raise Refusal(
             "Conflicting migrations detected; multiple leaf nodes in the "
-            "migration graph: (%s).\nTo fix them run "
-            "'python manage.py makemigrations --merge'" % name_str
+            f"migration graph: ({name_str}).\nTo fix them run "
+            "'python manage.py makemigrations --merge'"
         )
 
 
@@ -436,13 +440,14 @@ def resolve_targets(
     from django.db.migrations.exceptions import AmbiguityError
 
     if app_label is None:
-        return loader.graph.leaf_nodes()
+        leaves: list[Target] = loader.graph.leaf_nodes()
+        return leaves
     try:
         apps.get_app_config(app_label)
     except LookupError as err:
-        raise Refusal(str(err))
+        raise Refusal(str(err)) from None
     if app_label not in loader.migrated_apps:
-        raise Refusal("App '%s' does not have migrations." % app_label)
+        raise Refusal(f"App '{app_label}' does not have migrations.")
     if migration_name is None:
         return [key for key in loader.graph.leaf_nodes() if key[0] == app_label]
     if migration_name == "zero":
@@ -451,14 +456,11 @@ def resolve_targets(
         migration = loader.get_migration_by_prefix(app_label, migration_name)
     except AmbiguityError:
         raise Refusal(
-            "More than one migration matches '%s' in app '%s'. "
-            "Please be more specific." % (migration_name, app_label)
-        )
+            f"More than one migration matches '{migration_name}' in app '{app_label}'. "
+            "Please be more specific."
+        ) from None
     except KeyError:
-        raise Refusal(
-            "Cannot find a migration matching '%s' from app '%s'."
-            % (migration_name, app_label)
-        )
+        raise Refusal(f"Cannot find a migration matching '{migration_name}' from app '{app_label}'.") from None
     target = (app_label, migration.name)
     # A partially applied squashed migration is not in the graph: Django targets
     # the last migration it replaces instead.
@@ -516,9 +518,9 @@ def refuse_irreversible(migration_plan: list[tuple[Any, bool]]) -> None:
     blocked = irreversible_operations(migration_plan)
     if blocked:
         raise Refusal(
-            "Cannot unapply irreversible migration operations: %s. Nothing was run: Django raises "
+            f"Cannot unapply irreversible migration operations: {'; '.join(blocked)}. Nothing was run: Django raises "
             "IrreversibleError mid-plan after earlier steps were already unapplied, so the whole "
-            "plan is checked first." % "; ".join(blocked)
+            "plan is checked first."
         )
 
 
@@ -620,7 +622,7 @@ def check_report(loader: Any) -> dict[str, Any]:
     }
 
 
-def fingerprints(loader: Any, recorded: dict) -> list[dict[str, Any]]:
+def fingerprints(loader: Any, recorded: dict[Key, Any]) -> list[dict[str, Any]]:
     """Each applied migration with a file on disk: the file and its normalised sha256."""
     found = []
     for key, row in sorted(recorded.items()):
@@ -654,13 +656,13 @@ def migrations_folder(app_label: str) -> str:
 
     module_name, _ = MigrationLoader.migrations_module(app_label)
     try:
-        folder = list(importlib.import_module(module_name).__path__)[0]
+        folder = list(importlib.import_module(module_name).__path__)[0] if module_name is not None else None
     except (ImportError, AttributeError, IndexError, TypeError):
-        folder = os.path.join(apps.get_app_config(app_label).path, "migrations")
-    return relative(folder)
+        folder = None
+    return relative(folder or os.path.join(apps.get_app_config(app_label).path, "migrations"))
 
 
-def missing_files(loader: Any, recorded: dict) -> list[dict[str, Any]]:
+def missing_files(loader: Any, recorded: dict[Key, Any]) -> list[dict[str, Any]]:
     """Applied (recorded) migrations of installed apps whose file is gone.
 
     Migrations replaced by a squashed one on disk are not missing: deleting them once
@@ -717,7 +719,7 @@ def prefix_clashes(loader: Any) -> list[dict[str, Any]]:
     ]
 
 
-def inconsistent_history(loader: Any, recorded: dict) -> list[dict[str, Any]]:
+def inconsistent_history(loader: Any, recorded: dict[Key, Any]) -> list[dict[str, Any]]:
     """Every applied migration recorded before its dependency: what Django's
     check_consistent_history raises on, all of them rather than the first."""
     found = []

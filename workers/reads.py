@@ -21,7 +21,8 @@ class Outcome:
 
 def showmigrations(job: Job) -> Outcome:
     request = job.request
-    result = hygiene.record(request.environment, read(job.target, "showmigrations", "--fingerprints", *request.args), actor=job.actor)
+    document = read(job.target, "showmigrations", "--fingerprints", *request.args)
+    result = hygiene.record(request.environment, document, actor=job.actor)
     return Outcome(
         result,
         ("showmigrations_result", {"result": result}),

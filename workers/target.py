@@ -23,8 +23,8 @@ from typing import IO, Any
 from controlplane.errors import MigrabotError, Refusal
 from migrabot import messages
 from migrabot.config import Environment
+from migrabot.redact import redact
 from workers import children
-from workers.redact import redact
 
 PROBE = Path(__file__).with_name("probe.py")
 PROBE_REFUSED = 3

@@ -34,7 +34,7 @@ from workers.plans import compute_plan, expectation, is_empty, plan_digest, step
 from workers.target import MigrationFailed, RunStopped, Target
 
 MIGRATION_TIMEOUT_SECONDS = 6 * 60 * 60
-PROGRESS_SHOWN = 30  # about what a progress message shows (bot.cards.progress) before folding
+PROGRESS_SHOWN = 30  # about what a progress message shows (slackui.cards.progress) before folding
 
 
 def prepare(job: Job) -> None:
@@ -68,13 +68,17 @@ def prepare(job: Job) -> None:
         job.say(("plan", {}), key="plan")
         job.say(("plan_listing", {}))  # the whole plan as a file, where its message folds it
         if plan.get("sql"):
-            job.say(("file", {"filename": f"request-{job.request.pk}.sql", "title": "SQL this plan runs", "content": plan["sql"]}))
+            sql = {"filename": f"request-{job.request.pk}.sql", "title": "SQL this plan runs", "content": plan["sql"]}
+            job.say(("file", sql))
 
 
 def run(job: Job) -> None:
     environment = job.environment.name
     token, lock = lock_acquire(
-        environment=environment, holder=f"request:{job.request.pk}", reason=f"#{job.request.pk} {job.request.command_text}", request=job.request
+        environment=environment,
+        holder=f"request:{job.request.pk}",
+        reason=f"#{job.request.pk} {job.request.command_text}",
+        request=job.request,
     )
     if token is None:
         raise Refusal(messages.locked(environment, lock.holder, lock.reason, lock.acquired_at))
@@ -137,7 +141,9 @@ def _follow(job: Job, events: Iterator[dict[str, Any]]) -> None:
     try:
         for event in events:
             if "event" in event:
-                finishes_last = event["event"].endswith("_success") and progress and progress[-1]["name"] == event["name"]
+                finishes_last = (
+                    event["event"].endswith("_success") and progress and progress[-1]["name"] == event["name"]
+                )
                 progress[-1:] = [event] if finishes_last else [*progress[-1:], event]  # one entry a migration
                 _record(job, event, progress)
             result = event.get("result", result)
@@ -148,7 +154,8 @@ def _follow(job: Job, events: Iterator[dict[str, Any]]) -> None:
     except MigrationFailed as failure:
         job.say(("progress", {"events": progress, "failed": f"{failure.app}.{failure.name}"}), key="progress")
         text = messages.migration_failed(failure.app, failure.name, failure.error, job.request.command_text)
-        job.finish(State.FAILED, note(text), error=f"{failure.app}.{failure.name}: {failure.error}", listing=_whole(job, progress))
+        error = f"{failure.app}.{failure.name}: {failure.error}"
+        job.finish(State.FAILED, note(text), error=error, listing=_whole(job, progress))
         return
     state = hygiene.record(job.environment.name, read(job.target, "showmigrations", "--fingerprints"), actor=job.actor)
     job.finish(
@@ -171,7 +178,11 @@ def _record(job: Job, event: dict[str, Any], progress: list[dict[str, Any]]) -> 
         if event["event"].endswith("_success"):
             action = "migration.applied" if event["event"] == "apply_success" else "migration.unapplied"
             services.audit_record(
-                actor=job.actor, action=action, request=job.request, migration=f"{event['app']}.{event['name']}", fake=event.get("fake", False)
+                actor=job.actor,
+                action=action,
+                request=job.request,
+                migration=f"{event['app']}.{event['name']}",
+                fake=event.get("fake", False),
             )
         job.say(("progress", {"events": progress}), key="progress")
 
@@ -179,4 +190,5 @@ def _record(job: Job, event: dict[str, Any], progress: list[dict[str, Any]]) -> 
 def _restore(job: Job, backup: Backup) -> None:
     restore_backup(target_database(job), Path(backup.path), backup.sha256)
     state = hygiene.record(job.environment.name, read(job.target, "showmigrations", "--fingerprints"), actor=job.actor)
-    job.finish(State.SUCCEEDED, ("restored", {"backup": backup.pk, "state": state}), result={"restored": backup.pk, "state": state})
+    said = ("restored", {"backup": backup.pk, "state": state})
+    job.finish(State.SUCCEEDED, said, result={"restored": backup.pk, "state": state})

@@ -15,7 +15,6 @@ from typing import Any
 from django.db import DatabaseError
 from slack_bolt import Ack, App
 
-from bot.cards import APPROVE, DENY
 from bot.directory import Directory
 from bot.followup import FollowUp
 from bot.refusals import audit_refusal
@@ -24,6 +23,7 @@ from controlplane.errors import Refusal
 from controlplane.models import Decision, Request
 from migrabot import messages
 from migrabot.config import Config
+from slackui.cards import APPROVE, DENY
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,9 @@ def register(app: App, *, config: Config, directory: Directory, followup: Follow
                 environment=request.environment if request else "",
                 value=str(action.get("value", ""))[:200],
             )
-            followup.submit(followup.tell, channel=channel, user=person, text=str(refusal), thread_ts=container.get("thread_ts"))
+            followup.submit(
+                followup.tell, channel=channel, user=person, text=str(refusal), thread_ts=container.get("thread_ts")
+            )
             return
         except DatabaseError:
             log.exception("decision.control_plane_unreachable person=%s", person)

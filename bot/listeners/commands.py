@@ -53,7 +53,9 @@ def register(app: App, *, config: Config, directory: Directory, followup: Follow
         except Refusal as refusal:
             log.info("command.refused user=%s reason=%s", user, refusal)
             ack(str(refusal))
-            audit_refusal(actor=user, action="command.refused", reason=str(refusal), environment=environment, channel=channel)
+            audit_refusal(
+                actor=user, action="command.refused", reason=str(refusal), environment=environment, channel=channel
+            )
         except DatabaseError:
             log.exception("command.control_plane_unreachable user=%s", user)
             ack(messages.control_plane_down())
@@ -82,7 +84,9 @@ def _slack_url(url: str) -> str:
     return url if url.startswith(("https://", "http://127.0.0.1:", "http://localhost:")) and len(url) <= 500 else ""
 
 
-def _control(command: Command, config: Config, user: str, channel: str, directory: Directory, followup: FollowUp) -> str:
+def _control(
+    command: Command, config: Config, user: str, channel: str, directory: Directory, followup: FollowUp
+) -> str:
     result = control.answer(
         command.verb.name,
         config=config,

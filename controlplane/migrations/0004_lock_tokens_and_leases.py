@@ -1,9 +1,11 @@
 import uuid
 
+from django.apps.registry import Apps
 from django.db import migrations, models
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 
-def give_tokens(apps, schema_editor):
+def give_tokens(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     for lock in apps.get_model("controlplane", "EnvironmentLock").objects.all():
         lock.token = uuid.uuid4().hex
         lock.save(update_fields=["token"])

@@ -51,7 +51,11 @@ def test_parses_ids_and_reasons(text: str, number: int | None, reason: str | Non
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("rollbak dev", "Unknown command `rollbak`. Valid commands: `help`, `envs`, `showmigrations`, `plan`, `check`, `migrate`, `rollback`,"),
+        (
+            "rollbak dev",
+            "Unknown command `rollbak`. Valid commands: `help`, `envs`, `showmigrations`, `plan`, `check`, "
+            "`migrate`, `rollback`,",
+        ),
         ("rollback dev accounts", "Missing <migration>. Usage: `rollback <env> <app> <migration>`"),
         ("restore dev latest", "`latest` is not a valid backup-id"),
         ("lock dev", "Missing <reason>. Usage: `lock <env> <reason>`"),
@@ -60,7 +64,10 @@ def test_parses_ids_and_reasons(text: str, number: int | None, reason: str | Non
         ("status 12 13", "Unexpected extra arguments `13`"),
         ("showmigrations", "Missing <env>. Usage: `showmigrations <env> [app]`"),
         ("check prod accounts", "Unexpected extra arguments `accounts`. Usage: `check <env>`"),
-        ("showmigrations dev accounts extra", "Unexpected extra arguments `extra`. Usage: `showmigrations <env> [app]`"),
+        (
+            "showmigrations dev accounts extra",
+            "Unexpected extra arguments `extra`. Usage: `showmigrations <env> [app]`",
+        ),
         ("plan dev a b c d", "Unexpected extra arguments `c`, `d`. Usage: `plan <env> [app] [migration]`"),
         ("plan Dev", "`Dev` is not a valid env"),
         ("plan dev acc;rm", "`acc;rm` is not a valid app"),

@@ -42,7 +42,10 @@ def test_zero_and_no_migration_pass_through(config: Config) -> None:
         ("plan prod", "Unknown environment `prod`. Valid environments: `dev`."),
         ("plan dev shop", "No app `shop` with migrations in `dev`. Valid apps: `accounts`, `media`."),
         ("plan dev accounts 0009", "Cannot find a migration matching `0009` from app `accounts`."),
-        ("plan dev media 0001", "More than one migration matches `0001` in app `media`: `0001_initial`, `0001_squashed_0002_image`."),
+        (
+            "plan dev media 0001",
+            "More than one migration matches `0001` in app `media`: `0001_initial`, `0001_squashed_0002_image`.",
+        ),
     ],
 )
 def test_refusals_name_the_valid_choices(text: str, expected: str, config: Config) -> None:

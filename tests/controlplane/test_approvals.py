@@ -36,23 +36,46 @@ def environment(tmp_path: Path) -> Environment:
 
 def pending(*, approvals: int = 1, ttl_minutes: int = 30, requester: str = "U0ALICE") -> Request:
     request, _ = request_create(
-        verb="rollback", environment="staging", args=["marketplace", "0002_order"], requester=requester, channel="C1", trigger_id=None
+        verb="rollback",
+        environment="staging",
+        args=["marketplace", "0002_order"],
+        requester=requester,
+        channel="C1",
+        trigger_id=None,
+    )
+    request_transition(
+        request_id=request.pk,
+        from_states=[State.RECEIVED],
+        to=State.PLANNING,
+        actor="worker",
+        action="request.planning",
     )
     moved = request_transition(
         request_id=request.pk,
-        from_states=[State.RECEIVED],
+        from_states=[State.PLANNING],
         to=State.AWAITING_APPROVAL,
         actor="worker",
         action="request.awaiting_approval",
-        fields={"plan_digest": "d1", "approvals_required": approvals, "expires_at": timezone.now() + timedelta(minutes=ttl_minutes)},
+        fields={
+            "plan_digest": "d1",
+            "approvals_required": approvals,
+            "expires_at": timezone.now() + timedelta(minutes=ttl_minutes),
+        },
     )
     assert moved is not None
     return moved
 
 
-def decide(request: Request, environment: Environment, person: str, decision: Decision = Decision.APPROVE, digest: str = "d1"):
+def decide(
+    request: Request, environment: Environment, person: str, decision: Decision = Decision.APPROVE, digest: str = "d1"
+):
     return request_decide(
-        request_id=request.pk, person=person, decision=decision, plan_digest=digest, environment=environment, members_of=members_of
+        request_id=request.pk,
+        person=person,
+        decision=decision,
+        plan_digest=digest,
+        environment=environment,
+        members_of=members_of,
     )
 
 
@@ -76,7 +99,9 @@ def test_a_group_member_approves_and_deny_ends_it(environment: Environment) -> N
         ("U0BOB", "other", lambda request: messages.plan_changed(request.pk)),
     ],
 )
-def test_refusals_record_nothing(environment: Environment, person: str, digest: str, expected: Callable[[Request], str]) -> None:
+def test_refusals_record_nothing(
+    environment: Environment, person: str, digest: str, expected: Callable[[Request], str]
+) -> None:
     request = pending()
     with pytest.raises(Refusal) as refused:
         decide(request, environment, person, digest=digest)

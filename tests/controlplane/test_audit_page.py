@@ -18,9 +18,20 @@ from controlplane.views import PAGE
 @pytest.fixture
 def rollback() -> int:
     request, _ = request_create(
-        verb="rollback", environment="audited", args=["media", "0003"], requester="U0ALICE", channel="C1", trigger_id=None
+        verb="rollback",
+        environment="audited",
+        args=["media", "0003"],
+        requester="U0ALICE",
+        channel="C1",
+        trigger_id=None,
     )
-    request_transition(request_id=request.pk, from_states=[State.RECEIVED], to=State.REFUSED, actor="worker:w1", action="request.refused")
+    request_transition(
+        request_id=request.pk,
+        from_states=[State.RECEIVED],
+        to=State.REFUSED,
+        actor="worker:w1",
+        action="request.refused",
+    )
     audit_record(actor="U0BOB", action="decision.refused", reason="not waiting for approval")
     return request.pk
 
@@ -58,10 +69,25 @@ def operator(monkeypatch: pytest.MonkeyPatch) -> Client:
 def unattached(environment: str) -> list[AuditEvent]:
     """What the bot records with no request: a manual lock and unlock, refusals, a run's lock release."""
     return [
-        audit_record(actor="user:U0ALICE", action="lock.acquired", environment=environment, reason="<!channel> freeze & <b>hold</b>"),
-        audit_record(actor="U0MALLORY", action="command.refused", environment=environment, reason="not allowed", channel="C1"),
-        audit_record(actor="U0BOB", action="decision.refused", environment=environment, reason="no such request", value='{"request": 1e309}'),
-        audit_record(actor="request:7", action="lock.released", environment=environment, holder="request:7", steps=["a", "b"]),
+        audit_record(
+            actor="user:U0ALICE",
+            action="lock.acquired",
+            environment=environment,
+            reason="<!channel> freeze & <b>hold</b>",
+        ),
+        audit_record(
+            actor="U0MALLORY", action="command.refused", environment=environment, reason="not allowed", channel="C1"
+        ),
+        audit_record(
+            actor="U0BOB",
+            action="decision.refused",
+            environment=environment,
+            reason="no such request",
+            value='{"request": 1e309}',
+        ),
+        audit_record(
+            actor="request:7", action="lock.released", environment=environment, holder="request:7", steps=["a", "b"]
+        ),
         audit_record(actor="U0ALICE", action="lock.released", environment=environment, holder="user:U0ALICE"),
     ]
 
@@ -80,7 +106,12 @@ def test_events_without_a_request_newest_first_readable_and_escaped(operator: Cl
     assert "<strong>reason</strong>: <code>&lt;!channel&gt; freeze &amp; &lt;b&gt;hold&lt;/b&gt;</code>" in page
     assert "<strong>steps</strong>: <code>[&quot;a&quot;, &quot;b&quot;]</code>" in page
     assert "<!channel>" not in page and "<b>hold" not in page and "{&#x27;reason&#x27;" not in page
-    assert operator.get("/events/", {"environment": environment, "action": "lock.released"}).content.decode().count("lock.released</td>") == 2
+    assert (
+        operator.get("/events/", {"environment": environment, "action": "lock.released"})
+        .content.decode()
+        .count("lock.released</td>")
+        == 2
+    )
 
 
 def test_events_without_a_request_are_paginated(operator: Client) -> None:

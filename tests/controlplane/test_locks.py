@@ -72,3 +72,4 @@ def test_manual_lock_never_lapses_and_is_audited() -> None:
     lock_release(environment=name, token=token, actor="U0BOB")
     actions = list(AuditEvent.objects.filter(environment=name).values_list("action", "actor"))
     assert actions == [("lock.acquired", "user:U0ALICE"), ("lock.released", "U0BOB")]
+

@@ -42,24 +42,33 @@ class BotProcess:
 
 
 @contextmanager
-def bot_process(tmp_path: Path, slack_api_url: str, redis_url: str, extra_env: dict[str, str] | None = None) -> Iterator[BotProcess]:
+def bot_process(
+    tmp_path: Path, slack_api_url: str, redis_url: str, extra_env: dict[str, str] | None = None
+) -> Iterator[BotProcess]:
     """``migrabot bot`` on a free port (gunicorn, HTTP mode), serving the environment ``grp`` of
     the example project, once it answers."""
     config = tmp_path / f"migrabot-{free_port()}.toml"
     config.write_text(CONFIG.format(project=Path(__file__).resolve().parents[2] / "example" / "backend"))
     port = free_port()
-    env = os.environ | {
-        "MIGRABOT_CONFIG": str(config),
-        "MIGRABOT_BROKER_URL": redis_url,
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": slack_api_url,
-    } | (extra_env or {})
+    env = (
+        os.environ
+        | {
+            "MIGRABOT_CONFIG": str(config),
+            "MIGRABOT_BROKER_URL": redis_url,
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": slack_api_url,
+        }
+        | (extra_env or {})
+    )
     env.pop("SLACK_APP_TOKEN", None)
     log = tmp_path / f"bot-{port}.log"
     with open(log, "wb") as output:  # a file, not a pipe nobody drains
         process = subprocess.Popen(
-            [sys.executable, "-m", "migrabot.cli", "bot", "--bind", f"127.0.0.1:{port}"], env=env, stdout=output, stderr=output,
+            [sys.executable, "-m", "migrabot.cli", "bot", "--bind", f"127.0.0.1:{port}"],
+            env=env,
+            stdout=output,
+            stderr=output,
             start_new_session=True,  # its own process group: ``kill`` takes gunicorn's worker too
         )
     url = f"http://127.0.0.1:{port}/slack/events"
@@ -81,5 +90,3 @@ def bot_process(tmp_path: Path, slack_api_url: str, redis_url: str, extra_env: d
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
         process.wait(30)
-
-

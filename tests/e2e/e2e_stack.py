@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,12 +33,12 @@ from controlplane.models import (
     Request,
     State,
 )
+from migrabot.broker import enqueue
 from migrabot.config import Config, load_config
 from migrabot.conversation import SETTLED, Chat
 from slacklocal import SignedSender, SlackWebAPI
 from workers.celery_app import app as celery_app
 from workers.target import Target
-from workers.tasks import enqueue
 
 EXAMPLE_PROJECT = Path(__file__).resolve().parents[2] / "example" / "backend"
 
@@ -94,7 +94,13 @@ class Stack:
     def start_worker(self) -> None:
         """Start a worker process (again, after a kill) and wait until it is ready."""
         self.worker = subprocess.Popen(
-            [sys.executable, "-m", "migrabot.cli", "worker", *(arg for env in self.config.environments for arg in ("--env", env))],
+            [
+                sys.executable,
+                "-m",
+                "migrabot.cli",
+                "worker",
+                *(arg for env in self.config.environments for arg in ("--env", env)),
+            ],
             env=self.worker_env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -129,6 +135,15 @@ class Stack:
             time.sleep(0.05)
 
 
+def wait_until(condition: Callable[[], object], timeout: float = 60) -> None:
+    """Until ``condition()`` holds, checking every 20 ms; TimeoutError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met")
+        time.sleep(0.02)
+
+
 def manage(stack: Stack, env: str, *args: str) -> str:
     """``manage.py args…`` in an environment's target, as its worker would run it."""
     return Target(stack.config.environments[env]).manage(*args).stdout
@@ -141,8 +156,14 @@ def tally_runs(after_id: int, report: FaultReport, settle_seconds: float = 30) -
     deadline = time.monotonic() + settle_seconds
     while requests.exclude(state__in=SETTLED).exists() and time.monotonic() < deadline:
         time.sleep(0.1)
-    runs = Counter(AuditEvent.objects.filter(request__in=requests, action="request.running").values_list("request_id", flat=True))
-    report.tally(requests=requests.count(), duplicate_runs=sum(n > 1 for n in runs.values()), lost=requests.exclude(state__in=SETTLED).count())
+    runs = Counter(
+        AuditEvent.objects.filter(request__in=requests, action="request.running").values_list("request_id", flat=True)
+    )
+    report.tally(
+        requests=requests.count(),
+        duplicate_runs=sum(n > 1 for n in runs.values()),
+        lost=requests.exclude(state__in=SETTLED).count(),
+    )
 
 
 def forget_open_work() -> None:
@@ -176,7 +197,9 @@ def running_stack(
     config = load_config(config_file)
     own_pg = "E2E_PG_DATABASE_URL" not in (target_env or {})
     pg_url = create_database(postgres_admin_url) if own_pg else target_env["E2E_PG_DATABASE_URL"]
-    target_env = {"E2E_LITE_DATABASE_URL": f"sqlite:///{folder / 'lite.sqlite3'}", "E2E_PG_DATABASE_URL": pg_url} | (target_env or {})
+    target_env = {"E2E_LITE_DATABASE_URL": f"sqlite:///{folder / 'lite.sqlite3'}", "E2E_PG_DATABASE_URL": pg_url} | (
+        target_env or {}
+    )
     os.environ.update(target_env)
     for name, steps in (starting_points or STARTING_POINTS).items():
         for step in steps:
@@ -187,9 +210,13 @@ def running_stack(
         # Workers never talk to Slack: they get no token and no address of it.
         os.environ["MIGRABOT_BROKER_URL"] = redis_url
         os.environ.setdefault("MIGRABOT_MIN_UPDATE_SECONDS", MIN_UPDATE_SECONDS)
-        worker_env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")} | target_env | {
-            "MIGRABOT_CONFIG": str(config_file),
-        }
+        worker_env = (
+            {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+            | target_env
+            | {
+                "MIGRABOT_CONFIG": str(config_file),
+            }
+        )
         client = WebClient(token=BOT_TOKEN, base_url=api.base_url)
         bot = build_app(config=config, client=client, signing_secret=SIGNING_SECRET, enqueue=enqueue)
         bot.start()
@@ -208,7 +235,9 @@ def running_stack(
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, postgres_admin_url: str) -> Iterator[Stack]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, postgres_admin_url: str
+) -> Iterator[Stack]:
     folder = tmp_path_factory.mktemp("e2e")
     with running_stack(folder, redis_url=redis_server.url, postgres_admin_url=postgres_admin_url) as stack:
         yield stack

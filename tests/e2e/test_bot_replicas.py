@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import timedelta
 from pathlib import Path
 
 from bot_process import BOT_TOKEN, CHANNEL, bot_process
@@ -47,23 +46,43 @@ def posted_texts(api: SlackWebAPI, tag: str) -> Counter[str]:
     )
 
 
-def test_two_bots_post_every_message_once_and_killing_one_loses_nothing(tmp_path: Path, redis_server: RedisServer) -> None:
-    with SlackWebAPI(BOT_TOKEN) as api, bot_process(tmp_path, api.base_url, redis_server.url, FAST) as first, bot_process(
-        tmp_path, api.base_url, redis_server.url, FAST
+def test_two_bots_post_every_message_once_and_killing_one_loses_nothing(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    with (
+        SlackWebAPI(BOT_TOKEN) as api,
+        bot_process(tmp_path, api.base_url, redis_server.url, FAST) as first,
+        bot_process(tmp_path, api.base_url, redis_server.url, FAST),
     ):
         before = record_requests(10, notes=5, tag="before")
         wait_until_shown(before)
-        assert posted_texts(api, "before") == Counter({f"before request {r} note {n}": 1 for r in range(10) for n in range(5)})
-        cards = Counter(call.params.get("channel") for call in api.calls_to("chat.postMessage") if not call.params.get("thread_ts"))
+        assert posted_texts(api, "before") == Counter(
+            {f"before request {r} note {n}": 1 for r in range(10) for n in range(5)}
+        )
+        cards = Counter(
+            call.params.get("channel") for call in api.calls_to("chat.postMessage") if not call.params.get("thread_ts")
+        )
         assert cards[CHANNEL] == 10  # one card a request, not one per bot
 
         # A sweep due in both bots acts once: one expiry, one note in the thread.
         due, _ = services.request_create(
-            verb="rollback", environment="grp", args=["media", "0003"], requester="U0ALICE", channel=CHANNEL, trigger_id=None
+            verb="rollback",
+            environment="grp",
+            args=["media", "0003"],
+            requester="U0ALICE",
+            channel=CHANNEL,
+            trigger_id=None,
         )
         services.request_transition(
-            request_id=due.pk, from_states=[State.RECEIVED], to=State.AWAITING_APPROVAL, actor="test",
-            action="request.awaiting_approval", fields={"expires_at": timezone.now(), "plan": {"steps": []}},
+            request_id=due.pk, from_states=[State.RECEIVED], to=State.PLANNING, actor="test", action="request.planning"
+        )
+        services.request_transition(
+            request_id=due.pk,
+            from_states=[State.PLANNING],
+            to=State.AWAITING_APPROVAL,
+            actor="test",
+            action="request.awaiting_approval",
+            fields={"expires_at": timezone.now(), "plan": {"steps": []}},
         )
         deadline = time.monotonic() + 30
         while Request.objects.get(pk=due.pk).state != State.EXPIRED:
@@ -72,11 +91,15 @@ def test_two_bots_post_every_message_once_and_killing_one_loses_nothing(tmp_path
         time.sleep(2)  # both bots sweep several times meanwhile
         assert AuditEvent.objects.filter(request=due, action="request.expired").count() == 1
         wait_until_shown([due])
-        expired_notes = [c for c in api.calls_to("chat.postMessage") if f"Request #{due.pk} has expired" in str(c.params.get("text"))]
+        expired_notes = [
+            c for c in api.calls_to("chat.postMessage") if f"Request #{due.pk} has expired" in str(c.params.get("text"))
+        ]
         assert len(expired_notes) == 1
 
         first.kill()  # the load balancer's other bot goes on alone
         after = record_requests(5, notes=3, tag="after")
         wait_until_shown(after)
-        assert posted_texts(api, "after") == Counter({f"after request {r} note {n}": 1 for r in range(5) for n in range(3)})
+        assert posted_texts(api, "after") == Counter(
+            {f"after request {r} note {n}": 1 for r in range(5) for n in range(3)}
+        )
     Request.objects.filter(environment="grp").exclude(state=State.EXPIRED).update(state=State.CANCELLED)

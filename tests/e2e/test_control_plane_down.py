@@ -61,12 +61,17 @@ def test_database_down_gets_a_clear_answer_and_nothing_half_done(tmp_path: Path)
             sender = SignedSender(f"http://127.0.0.1:{port}/slack/events", SECRET)
             down = sender.slash_command("/migrate", "showmigrations lite", "U0ALICE", "C0MIGRATIONS")
             refused = sender.slash_command("/migrate", "rollbak lite", "U0ALICE", "C0MIGRATIONS")
-            forged = sender.slash_command("/migrate", "showmigrations lite", "U0ALICE", "C0MIGRATIONS", signing_secret="guess")
+            forged = sender.slash_command(
+                "/migrate", "showmigrations lite", "U0ALICE", "C0MIGRATIONS", signing_secret="guess"
+            )
         finally:
             bot.terminate()
             output, _ = bot.communicate(timeout=30)
         posted = [call.method for call in api.calls if call.method != "auth.test"]
-    assert down == (200, "The bot cannot reach its database right now, so nothing was recorded or queued. Try again shortly."), output
+    assert down == (
+        200,
+        "The bot cannot reach its database right now, so nothing was recorded or queued. Try again shortly.",
+    ), output
     assert refused.status == 200 and str(refused.body).startswith("Unknown command `rollbak`")
     assert forged.status == 401
     assert posted == [], "no card, no thread, no ephemeral"

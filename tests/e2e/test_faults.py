@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from django.utils import timezone
-from e2e_stack import EXAMPLE_PROJECT, Stack, manage, running_stack, tally_runs
+from e2e_stack import EXAMPLE_PROJECT, Stack, manage, running_stack, tally_runs, wait_until
 from fault_report import FaultReport
 from freezegun import freeze_time
 from services import RedisServer
@@ -74,7 +74,12 @@ def redis(redis_server: RedisServer) -> RedisServer:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, redis: RedisServer, postgres_admin_url: str, module_fault_report: FaultReport) -> Iterator[Stack]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis: RedisServer,
+    postgres_admin_url: str,
+    module_fault_report: FaultReport,
+) -> Iterator[Stack]:
     before = Request.objects.order_by("-id").values_list("id", flat=True).first() or 0
     folder = tmp_path_factory.mktemp("faults")
     project = Path(shutil.copytree(EXAMPLE_PROJECT, folder / "backend", ignore=shutil.ignore_patterns("__pycache__")))
@@ -85,7 +90,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis: RedisServer, postgres
     # "never re-run" tests wait past it instead of past nothing (production's is 12 h).
     os.environ["MIGRABOT_VISIBILITY_TIMEOUT_SECONDS"] = str(VISIBILITY_SECONDS)
     try:
-        with running_stack(folder, redis_url=redis.url, postgres_admin_url=postgres_admin_url, project=project) as stack:
+        with running_stack(
+            folder, redis_url=redis.url, postgres_admin_url=postgres_admin_url, project=project
+        ) as stack:
             yield stack
             tally_runs(before, module_fault_report)
     finally:
@@ -96,14 +103,6 @@ def approve_without_waiting(stack: Stack, request: Request, user: str = "U0BOB")
     request.refresh_from_db()
     value = json.dumps({"request": request.pk, "digest": request.plan_digest})
     assert stack.sender.click("approve", value, user, stack.chat.channel, request.plan_ts).status == 200
-
-
-def wait_until(condition, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        time.sleep(0.05)
 
 
 def thread_so_far(stack: Stack, request_id: int) -> str:
@@ -164,7 +163,9 @@ def test_redis_restarted_with_messages_queued_runs_each_request_once(stack: Stac
     for text in texts:
         assert stack.sender.slash_command("/migrate", text, "U0ALICE", stack.chat.channel).status == 200
     requests = list(Request.objects.filter(id__gt=newest).order_by("id"))
-    wait_until(lambda: Request.objects.filter(pk__in=[r.pk for r in requests], enqueued_at__isnull=False).count() == len(texts))
+    wait_until(
+        lambda: Request.objects.filter(pk__in=[r.pk for r in requests], enqueued_at__isnull=False).count() == len(texts)
+    )
     redis.stop()  # no persistence: the queued messages are gone
     redis.start()
     stack.start_worker()
@@ -219,9 +220,7 @@ def test_a_failed_rollback_says_which_migration_and_the_same_command_works_once_
 
 def test_a_migration_deployed_after_the_worker_started_is_known_after_a_read(stack: Stack) -> None:
     folder = stack.config.environments["lite"].project / "media" / "migrations"
-    (folder / "0008_deployed_later.py").write_text(
-        QUICK.replace("0005_slow_reverse", "0007_guarded")
-    )
+    (folder / "0008_deployed_later.py").write_text(QUICK.replace("0005_slow_reverse", "0007_guarded"))
     before = stack.chat.say("plan lite media 0008", user="U0ALICE")
     assert "Cannot find a migration matching `0008` from app `media`" in before.ack
     stack.chat.say("showmigrations lite media", user="U0ALICE")  # any read refreshes the catalog

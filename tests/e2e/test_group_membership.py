@@ -25,18 +25,39 @@ from controlplane.models import Approval, AuditEvent, Request, State
 from slacklocal import SignedSender, SlackWebAPI
 
 REFRESH_SECONDS, MAX_AGE_SECONDS = 0.5, 4.0
-TIMING = {"MIGRABOT_GROUP_REFRESH_SECONDS": str(REFRESH_SECONDS), "MIGRABOT_GROUP_MAX_AGE_SECONDS": str(MAX_AGE_SECONDS)}
+TIMING = {
+    "MIGRABOT_GROUP_REFRESH_SECONDS": str(REFRESH_SECONDS),
+    "MIGRABOT_GROUP_MAX_AGE_SECONDS": str(MAX_AGE_SECONDS),
+}
 
 
 def awaiting_approval() -> Request:
     request, _ = services.request_create(
-        verb="rollback", environment="grp", args=["media", "0003"], requester="U0ALICE", channel=CHANNEL, trigger_id=None
+        verb="rollback",
+        environment="grp",
+        args=["media", "0003"],
+        requester="U0ALICE",
+        channel=CHANNEL,
+        trigger_id=None,
     )
     plan_ts = f"{time.time():.6f}"
+    services.request_transition(
+        request_id=request.pk, from_states=[State.RECEIVED], to=State.PLANNING, actor="test", action="request.planning"
+    )
     moved = services.request_transition(
-        request_id=request.pk, from_states=[State.RECEIVED], to=State.AWAITING_APPROVAL, actor="test", action="request.awaiting_approval",
-        fields={"plan": {"steps": []}, "plan_digest": "d" * 64, "plan_ts": plan_ts, "approvals_required": 1,
-                "expires_at": timezone.now() + timedelta(hours=1), "thread_ts": plan_ts},
+        request_id=request.pk,
+        from_states=[State.PLANNING],
+        to=State.AWAITING_APPROVAL,
+        actor="test",
+        action="request.awaiting_approval",
+        fields={
+            "plan": {"steps": []},
+            "plan_digest": "d" * 64,
+            "plan_ts": plan_ts,
+            "approvals_required": 1,
+            "expires_at": timezone.now() + timedelta(hours=1),
+            "thread_ts": plan_ts,
+        },
     )
     assert moved is not None
     return moved
@@ -59,9 +80,14 @@ def click(url: str, request: Request, user: str) -> str:
     raise TimeoutError(f"the click of {user} was never recorded")
 
 
-def test_a_removed_approver_is_refused_and_stale_groups_grant_nothing(tmp_path: Path, redis_server: RedisServer) -> None:
+def test_a_removed_approver_is_refused_and_stale_groups_grant_nothing(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
     groups = {"S0APPROVERS": ["U0BOB", "U0DAVE"]}
-    with SlackWebAPI(BOT_TOKEN, usergroups=groups) as api, bot_process(tmp_path, api.base_url, redis_server.url, TIMING) as bot:
+    with (
+        SlackWebAPI(BOT_TOKEN, usergroups=groups) as api,
+        bot_process(tmp_path, api.base_url, redis_server.url, TIMING) as bot,
+    ):
         url = bot.url
         request = awaiting_approval()
         api.methods.usergroups["S0APPROVERS"] = ["U0DAVE"]  # Bob leaves the approvers' group

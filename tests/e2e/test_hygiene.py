@@ -45,13 +45,20 @@ promote_from = "staging"
 
 
 @pytest.fixture(scope="module")
-def hygiene_stack(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, postgres_admin_url: str) -> Iterator[Stack]:
+def hygiene_stack(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, postgres_admin_url: str
+) -> Iterator[Stack]:
     """Staging (SQLite) and prod (PostgreSQL) on a private copy of the example project, both one
     step behind: marketplace 0006 and media 0004 to go."""
     folder = tmp_path_factory.mktemp("hygiene")
-    project = Path(shutil.copytree(EXAMPLE_PROJECT, folder / "backend", ignore=shutil.ignore_patterns("__pycache__", "*.sqlite3")))
+    project = Path(
+        shutil.copytree(EXAMPLE_PROJECT, folder / "backend", ignore=shutil.ignore_patterns("__pycache__", "*.sqlite3"))
+    )
     pg_url = create_database(postgres_admin_url)
-    target_env = {"HYGIENE_STAGING_DATABASE_URL": f"sqlite:///{folder / 'staging.sqlite3'}", "HYGIENE_PROD_DATABASE_URL": pg_url}
+    target_env = {
+        "HYGIENE_STAGING_DATABASE_URL": f"sqlite:///{folder / 'staging.sqlite3'}",
+        "HYGIENE_PROD_DATABASE_URL": pg_url,
+    }
     behind = [("marketplace", "0005"), ("media", "0003")]
     try:
         with running_stack(
@@ -105,7 +112,9 @@ def broken_rules(hygiene_stack: Stack) -> Iterator[Stack]:
     models = hygiene_stack.project / "accounts" / "models.py"
     originals = {path: path.read_text() for path in (banner, models)}
     banner.write_text(originals[banner] + "# tidied up after it shipped\n")
-    models.write_text(originals[models].replace("    bio = ", "    phone = models.CharField(max_length=20, blank=True)\n    bio = "))
+    models.write_text(
+        originals[models].replace("    bio = ", "    phone = models.CharField(max_length=20, blank=True)\n    bio = ")
+    )
     try:
         yield hygiene_stack
     finally:
@@ -118,26 +127,46 @@ def test_check_and_plans_name_what_breaks_the_rules_and_production_refuses_write
     checked = chat.say("check staging", user="U0CAROL")
     assert checked.request is not None and checked.request.state == "succeeded", checked.thread
     assert "⚠️ *staging*: `check` found 2 problems:" in checked.thread
-    assert "`staging` · `media.0004_banner` (`media/migrations/0004_banner.py`) changed after it was applied" in checked.thread
+    assert (
+        "`staging` · `media.0004_banner` (`media/migrations/0004_banner.py`) changed after it was applied"
+        in checked.thread
+    )
     assert "restore the file from version control (`git log -p -- media/migrations/0004_banner.py`)" in checked.thread
-    assert "`staging` · app `accounts` has model changes with no migration in `accounts/migrations` (Add field phone to profile)" in checked.thread
+    assert (
+        "`staging` · app `accounts` has model changes with no migration in `accounts/migrations` "
+        "(Add field phone to profile)"
+        in checked.thread
+    )
     assert "run `python manage.py makemigrations accounts`" in checked.thread
 
     read = chat.say("plan staging", user="U0CAROL")
     assert read.request is not None and read.request.state == "succeeded", read.thread
-    warning, summary = "⚠️ `check staging` finds 2 problems; they do not stop this plan", "*staging*: no planned migration"
+    warning, summary = (
+        "⚠️ `check staging` finds 2 problems; they do not stop this plan",
+        "*staging*: no planned migration",
+    )
     assert warning in read.thread and read.thread.index(warning) < read.thread.index(summary), read.thread
 
     write = chat.say("rollback staging media 0003", user="U0ALICE")
     assert write.request is not None and write.request.state == "awaiting_approval", write.thread
     thread = write.thread
-    assert thread.index("⚠️ `check staging` finds 2 problems") < thread.index("↩️ unapply `media.0004_banner`") < thread.index("[Approve]")
+    assert (
+        thread.index("⚠️ `check staging` finds 2 problems")
+        < thread.index("↩️ unapply `media.0004_banner`")
+        < thread.index("[Approve]")
+    )
     chat.click("deny", user="U0BOB", request=write.request)
 
     before = manage(broken_rules, "prod", "showmigrations", "--list")
     refused = chat.say("rollback prod media 0003", user="U0ALICE")
     assert refused.request is not None and refused.request.state == "refused", refused.thread
-    assert "`prod` refuses writes while `check prod` finds problems (policy `refuse_writes_on_check_failure`)" in refused.thread
-    assert "`prod` · `media.0004_banner` (`media/migrations/0004_banner.py`) changed after it was applied" in refused.thread
+    assert (
+        "`prod` refuses writes while `check prod` finds problems (policy `refuse_writes_on_check_failure`)"
+        in refused.thread
+    )
+    assert (
+        "`prod` · `media.0004_banner` (`media/migrations/0004_banner.py`) changed after it was applied"
+        in refused.thread
+    )
     assert manage(broken_rules, "prod", "showmigrations", "--list") == before
     assert Request.objects.get(pk=refused.request.pk).plan is None, "nothing was offered for approval"

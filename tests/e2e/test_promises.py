@@ -22,14 +22,14 @@ from pathlib import Path
 
 import pytest
 from django.utils import timezone
-from e2e_stack import EXAMPLE_PROJECT, Stack, manage, running_stack, tally_runs
+from e2e_stack import EXAMPLE_PROJECT, Stack, manage, running_stack, tally_runs, wait_until
 from fault_report import FaultReport
 from freezegun import freeze_time
 from services import RedisServer
 
 from bot.housekeeping import sweep
 from controlplane.models import AuditEvent, Backup, EnvironmentLock, Request, State
-from workers.tasks import enqueue
+from migrabot.broker import enqueue
 
 CONFIG = """
 [environments.lite]
@@ -108,10 +108,17 @@ class Migration(migrations.Migration):
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, postgres_admin_url: str, module_fault_report: FaultReport) -> Iterator[Stack]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_server: RedisServer,
+    postgres_admin_url: str,
+    module_fault_report: FaultReport,
+) -> Iterator[Stack]:
     before = Request.objects.order_by("-id").values_list("id", flat=True).first() or 0
     folder = tmp_path_factory.mktemp("promises")
-    project = Path(shutil.copytree(EXAMPLE_PROJECT, folder / "backend", ignore=shutil.ignore_patterns("__pycache__", "*.sqlite3")))
+    project = Path(
+        shutil.copytree(EXAMPLE_PROJECT, folder / "backend", ignore=shutil.ignore_patterns("__pycache__", "*.sqlite3"))
+    )
     (project / "accounts/migrations/0005_notes.py").write_text(NOTES)
     target_env = {
         "PROMISE_LITE_DATABASE_URL": f"sqlite:///{folder / 'lite.sqlite3'}",
@@ -147,14 +154,6 @@ def add_customer(stack: Stack, env: str) -> None:
 
 def notes_file(stack: Stack) -> Path:
     return stack.project / "accounts/migrations/0005_notes.py"
-
-
-def wait_until(condition, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        time.sleep(0.02)
 
 
 # --- 1. the approval binds to the code and SQL that run ------------------------------------------
@@ -197,12 +196,27 @@ def test_the_probe_refuses_code_other_than_the_approved_right_before_it_runs(sta
     target = stack.config.environments["lite"]
     manage(stack, "lite", "migrate", "accounts", "0004")
     expected = tmp_path / "approved.json"
-    expected.write_text('{"steps": [["accounts", "0005_notes", false, "accounts/migrations/0005_notes.py", "' + "0" * 64 + '"]], "sql_sha256": ""}')
+    expected.write_text(
+        '{"steps": [["accounts", "0005_notes", false, "accounts/migrations/0005_notes.py", "'
+        + "0" * 64
+        + '"]], "sql_sha256": ""}'
+    )
     from workers.target import Target
 
     process = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve().parents[2] / "workers/probe.py"), "migrate", "--expect", str(expected), "--", "accounts"],
-        cwd=target.project, env=Target(target).environ(), capture_output=True, text=True,
+        [
+            sys.executable,
+            str(Path(__file__).resolve().parents[2] / "workers/probe.py"),
+            "migrate",
+            "--expect",
+            str(expected),
+            "--",
+            "accounts",
+        ],
+        cwd=target.project,
+        env=Target(target).environ(),
+        capture_output=True,
+        text=True,
     )
     assert process.returncode == 3, process.stderr
     assert "`accounts/migrations/0005_notes.py` changed since the plan was approved" in process.stdout
@@ -216,7 +230,10 @@ def test_the_probe_refuses_code_other_than_the_approved_right_before_it_runs(sta
 def start_second_worker(stack: Stack) -> subprocess.Popen[str]:
     worker = subprocess.Popen(
         [sys.executable, "-m", "migrabot.cli", "worker", "--env", "dev"],
-        env=stack.worker_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=stack.worker_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     ready = threading.Event()
 

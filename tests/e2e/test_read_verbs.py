@@ -11,7 +11,7 @@ import pytest
 from e2e_stack import Stack, manage
 
 from controlplane.models import AuditEvent, Request
-from workers.tasks import enqueue
+from migrabot.broker import enqueue
 
 
 def attached_text(stack: Stack, request: Request) -> str:
@@ -60,7 +60,8 @@ def test_card_moves_from_queued_to_running_to_done(stack: Stack) -> None:
     card_texts = [
         call.params.get("text", "")
         for call in stack.api.calls
-        if call.method in ("chat.postMessage", "chat.update") and call.params.get("ts", call.answer.get("ts")) == exchange.request.thread_ts
+        if call.method in ("chat.postMessage", "chat.update")
+        and call.params.get("ts", call.answer.get("ts")) == exchange.request.thread_ts
     ]
     states = [text.split(" — ")[1].split(" ·")[0] for text in card_texts]
     assert states == ["⏳ queued", "🏃 running", "✅ done"]
@@ -110,6 +111,8 @@ def test_a_task_delivered_twice_runs_once(stack: Stack) -> None:
 def test_forged_and_stale_requests_are_rejected(stack: Stack) -> None:
     requests_before = Request.objects.count()
     forged = stack.sender.slash_command("/migrate", "plan lite", "U0ALICE", "C0MIGRATIONS", signing_secret="wrong")
-    stale = stack.sender.slash_command("/migrate", "plan lite", "U0ALICE", "C0MIGRATIONS", timestamp=int(time.time()) - 301)
+    stale = stack.sender.slash_command(
+        "/migrate", "plan lite", "U0ALICE", "C0MIGRATIONS", timestamp=int(time.time()) - 301
+    )
     assert (forged.status, stale.status) == (401, 401)
     assert Request.objects.count() == requests_before

@@ -7,8 +7,9 @@ unapplied, raises an exception that names them, also as code passes them on: re-
 URL, base64 inside HTTP basic auth, URL-safe base64 in a header. Then: read verbs, a rollback (with
 its pg_dump backup) that fails in that migration, a fake and a forward migrate — and every Slack
 Web API call (messages, updates, ephemerals, files), the worker's output, the bot's log records,
-the audit events and the request rows are searched for each secret, in each form it could take. The pg tools the backups run record the environment they were given: none of
-the worker's own secrets (its Slack token, the other environment's database URL) may be in it.
+the audit events and the request rows are searched for each secret, in each form it could take.
+The pg tools the backups run record the environment they were given: none of the worker's own
+secrets (its Slack token, the other environment's database URL) may be in it.
 """
 
 from __future__ import annotations
@@ -92,7 +93,11 @@ def secret_database(postgres_admin_url: str) -> Iterator[str]:
         admin.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(PASSWORD)))
         admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(role)))
     parts = urlsplit(postgres_admin_url)
-    yield urlunsplit(parts._replace(netloc=f"{role}:{quote(PASSWORD, safe='')}@{parts.hostname}:{parts.port or 5432}", path=f"/{name}"))
+    yield urlunsplit(
+        parts._replace(
+            netloc=f"{role}:{quote(PASSWORD, safe='')}@{parts.hostname}:{parts.port or 5432}", path=f"/{name}"
+        )
+    )
     with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
@@ -114,8 +119,12 @@ def tool_environs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def stack(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, postgres_admin_url: str, secret_database: str,
-    module_fault_report: FaultReport, tool_environs: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_server: RedisServer,
+    postgres_admin_url: str,
+    secret_database: str,
+    module_fault_report: FaultReport,
+    tool_environs: Path,
 ) -> Iterator[Stack]:
     before = Request.objects.order_by("-id").values_list("id", flat=True).first() or 0
     folder = tmp_path_factory.mktemp("secrets")
@@ -123,7 +132,12 @@ def stack(
     (project / "media/migrations/0005_chatty.py").write_text(CHATTY)
     secrets = {"E2E_PG_DATABASE_URL": secret_database, "E2E_BILLING_API_TOKEN": TOKEN}
     with running_stack(
-        folder, redis_url=redis_server.url, postgres_admin_url=postgres_admin_url, project=project, config_text=SECRET_CONFIG, target_env=secrets
+        folder,
+        redis_url=redis_server.url,
+        postgres_admin_url=postgres_admin_url,
+        project=project,
+        config_text=SECRET_CONFIG,
+        target_env=secrets,
     ) as stack:
         yield stack
         tally_runs(before, module_fault_report)
@@ -134,14 +148,26 @@ def everything_said(stack: Stack, log_records: list[logging.LogRecord]) -> dict[
     store, channel = stack.api.store, stack.chat.channel
     messages = [m for parent in store.messages(channel) for m in [parent, *store.replies(channel, parent.ts)]]
     places = {
-        f"slack call {n} {call.method}": json.dumps([call.params, call.answer], ensure_ascii=False) for n, call in enumerate(stack.api.calls)
+        f"slack call {n} {call.method}": json.dumps([call.params, call.answer], ensure_ascii=False)
+        for n, call in enumerate(stack.api.calls)
     }
     places |= {f"slack file {f.name}": f.content for m in messages for f in m.files}
-    places |= {f"ephemeral {e.ts}": json.dumps([e.text, list(e.blocks)], ensure_ascii=False) for e in store.ephemerals()}
+    places |= {
+        f"ephemeral {e.ts}": json.dumps([e.text, list(e.blocks)], ensure_ascii=False) for e in store.ephemerals()
+    }
     places |= {f"worker log line {n}": line for n, line in enumerate(stack.worker_log)}
-    places |= {f"bot log {n} {r.name}": r.getMessage() + (logging.Formatter().formatException(r.exc_info) if r.exc_info else "") for n, r in enumerate(log_records)}
-    places |= {f"audit event {e.pk} {e.action}": json.dumps(e.detail, ensure_ascii=False) for e in AuditEvent.objects.all()}
-    places |= {f"request {r.pk}": json.dumps([r.error, r.result, r.plan, r.args], ensure_ascii=False) for r in Request.objects.all()}
+    places |= {
+        f"bot log {n} {r.name}": r.getMessage()
+        + (logging.Formatter().formatException(r.exc_info) if r.exc_info else "")
+        for n, r in enumerate(log_records)
+    }
+    places |= {
+        f"audit event {e.pk} {e.action}": json.dumps(e.detail, ensure_ascii=False) for e in AuditEvent.objects.all()
+    }
+    places |= {
+        f"request {r.pk}": json.dumps([r.error, r.result, r.plan, r.args], ensure_ascii=False)
+        for r in Request.objects.all()
+    }
     places |= {f"backup {b.pk}": f"{b.path} {b.verification}" for b in Backup.objects.all()}
     return places
 
@@ -157,7 +183,9 @@ def test_no_secret_reaches_slack_logs_or_the_audit(
     rollback = say("rollback pg media 0004", user="U0ALICE")
     failed = click("approve", user="U0BOB", request=rollback.request)
     assert failed.request.state == State.FAILED, failed.thread
-    assert "`media.0005_chatty` failed: RuntimeError: billing refused token" in failed.thread  # the error is told, masked
+    assert (
+        "`media.0005_chatty` failed: RuntimeError: billing refused token" in failed.thread
+    )  # the error is told, masked
     assert Backup.objects.filter(request=failed.request, verified=True).exists(), "pg_dump ran with the password"
     fake = say("fake pg media 0004", user="U0ALICE")
     assert click("approve", user="U0BOB", request=fake.request).request.state == State.SUCCEEDED
@@ -165,17 +193,29 @@ def test_no_secret_reaches_slack_logs_or_the_audit(
     assert forward.request.state == State.SUCCEEDED and "applied `media.0005_chatty`" in forward.thread
 
     forms = {
-        "token": TOKEN, "password": PASSWORD, "password, URL-encoded": quote(PASSWORD, safe=""),
-        "database URL": stack.target_env["E2E_PG_DATABASE_URL"], "password, re-quoted": quote(PASSWORD),
+        "token": TOKEN,
+        "password": PASSWORD,
+        "password, URL-encoded": quote(PASSWORD, safe=""),
+        "database URL": stack.target_env["E2E_PG_DATABASE_URL"],
+        "password, re-quoted": quote(PASSWORD),
         "password in basic auth": base64.b64encode(f"billing:{PASSWORD}".encode()).decode(),
         "token, URL-safe base64": base64.urlsafe_b64encode(TOKEN.encode()).decode().rstrip("="),
     }
     places = everything_said(stack, caplog.records)
     leaks = [f"{what} in {where}" for where, text in places.items() for what, secret in forms.items() if secret in text]
     # The pg tools get the target's connection (PGPASSWORD) and nothing else that is secret.
-    worker_only = {"Slack token": BOT_TOKEN, "the lite environment's database URL": stack.target_env["E2E_LITE_DATABASE_URL"], "token": TOKEN}
+    worker_only = {
+        "Slack token": BOT_TOKEN,
+        "the lite environment's database URL": stack.target_env["E2E_LITE_DATABASE_URL"],
+        "token": TOKEN,
+    }
     environs = {path.name: path.read_text() for path in tool_environs.iterdir()}
-    leaks += [f"{what} in the environment of {tool}" for tool, environ in environs.items() for what, secret in worker_only.items() if secret in environ]
+    leaks += [
+        f"{what} in the environment of {tool}"
+        for tool, environ in environs.items()
+        for what, secret in worker_only.items()
+        if secret in environ
+    ]
     fault_report.tally(leaks=len(leaks))
     assert len(places) > 100 and any("chatty" in text for text in places.values())  # the search saw the run
     assert {name.split(".")[0] for name in environs} == {"pg_dump", "pg_restore", "psql"}  # the backups ran them

@@ -39,7 +39,9 @@ APPS, MIGRATIONS = 100, 3
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, postgres_admin_url: str) -> Iterator[Stack]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, postgres_admin_url: str
+) -> Iterator[Stack]:
     folder = tmp_path_factory.mktemp("view")
     project = folder / "project"
     generate(project, apps=APPS, migrations=MIGRATIONS, data_every=1)  # only each app's table destroys data
@@ -65,7 +67,9 @@ def rejected(stack: Stack, since: int) -> list[str]:
     return [
         f"{call.method}: {call.answer.get('error')}"
         for call in stack.api.calls[since:]
-        if isinstance(call.answer, dict) and call.answer.get("ok") is False and call.answer.get("error") != "ratelimited"
+        if isinstance(call.answer, dict)
+        and call.answer.get("ok") is False
+        and call.answer.get("error") != "ratelimited"
     ]
 
 
@@ -105,9 +109,15 @@ def test_a_300_step_plan_is_posted_whole_counts_first_and_the_full_list_attached
     thread = stack.chat.thread(request)
     assert rejected(stack, since) == []
     counts = thread.index("300 steps · 100 🔥 destroys data · 0 ⛔ irreversible")
-    assert counts < thread.index("↩️ unapply `app099.0001_initial` — 🔥 destroys data in `app099_item`") < thread.index("[Approve]")
+    assert (
+        counts
+        < thread.index("↩️ unapply `app099.0001_initial` — 🔥 destroys data in `app099_item`")
+        < thread.index("[Approve]")
+    )
     assert "the full list is in `request-" in thread
-    files = [file for message in stack.api.store.replies(stack.chat.channel, request.thread_ts) for file in message.files]
+    files = [
+        file for message in stack.api.store.replies(stack.chat.channel, request.thread_ts) for file in message.files
+    ]
     whole = next(file.content for file in files if file.name.endswith("-plan.txt"))
     assert whole.count("↩️ unapply") == 300 and "`app000.0001_initial` — 🔥 destroys data in `app000_item`" in whole
     Request.objects.filter(pk=request.pk).update(state=State.CANCELLED)

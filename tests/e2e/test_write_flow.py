@@ -26,7 +26,10 @@ def fully_migrated(stack: Stack, env: str) -> None:
 def pg_snapshot(stack: Stack) -> dict[str, int]:
     """Every table of the pg target with its row count: the schema and the data, roughly."""
     with psycopg.connect(stack.target_env["E2E_PG_DATABASE_URL"]) as connection:
-        tables = [row[0] for row in connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
+        tables = [
+            row[0]
+            for row in connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+        ]
         return {table: connection.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] for table in tables}
 
 
@@ -189,7 +192,9 @@ def test_a_channel_the_bot_cannot_post_in_ends_the_request_and_tells_the_request
         time.sleep(0.05)
     ended = Request.objects.get(pk=request.pk)
     assert ended.state == "refused" and "cannot post in G0SECRET" in ended.error
-    told = stack.api.store.wait_for(lambda: [e for e in stack.api.store.ephemerals(user="U0ALICE", channel="G0SECRET") if "/invite" in e.text])
+    told = stack.api.store.wait_for(
+        lambda: [e for e in stack.api.store.ephemerals(user="U0ALICE", channel="G0SECRET") if "/invite" in e.text]
+    )
     assert f"request #{request.pk} was stopped and nothing ran" in told[0].text
     time.sleep(1)  # the worker's plan, if it got that far, must not become an approval request
     assert Request.objects.get(pk=request.pk).state == "refused"

@@ -54,7 +54,10 @@ def test_valid_file_loads_with_paths_relative_to_it(folder: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (("approvals = 2", "approvals = 0"), "environment 'dev': policy.approvals: Input should be greater than or equal to 1"),
+        (
+            ("approvals = 2", "approvals = 0"),
+            "environment 'dev': policy.approvals: Input should be greater than or equal to 1",
+        ),
         (("approvals = 2", "aprovals = 2"), "environment 'dev': policy.aprovals: unknown key"),
         (('"U0BOB"', '"bob"'), "environment 'dev': policy.approvers.0: 'bob' is not valid here"),
         (('approval_for = ["migrate"]', 'approval_for = ["drop"]'), "environment 'dev': policy.approval_for.0"),
@@ -99,7 +102,8 @@ def test_promote_from_must_name_another_environment(folder: Path, earlier: str) 
 # --- secrets too short to mask ------------------------------------------------------------------
 
 TWO_SECRETS = VALID.replace(
-    'env = { DATABASE_URL = "DEV_DATABASE_URL" }', 'env = { DATABASE_URL = "DEV_DATABASE_URL", API_KEY = "DEV_API_KEY" }'
+    'env = { DATABASE_URL = "DEV_DATABASE_URL" }',
+    'env = { DATABASE_URL = "DEV_DATABASE_URL", API_KEY = "DEV_API_KEY" }',
 )
 
 
@@ -109,11 +113,13 @@ TWO_SECRETS = VALID.replace(
         ({"DEV_API_KEY": "k9z"}, "variable DEV_API_KEY (for API_KEY) holds a secret shorter than 4 characters,"),
         (
             {"DEV_DATABASE_URL": "postgres://app:k9z@db/shop", "DEV_API_KEY": "long-enough"},
-            "variable DEV_DATABASE_URL (for DATABASE_URL) holds a secret shorter than 4 characters (the password in its URL)",
+            "variable DEV_DATABASE_URL (for DATABASE_URL) holds a secret shorter than 4 characters "
+            "(the password in its URL)",
         ),
         (  # 5 characters as written, 3 once decoded
             {"DEV_DATABASE_URL": "postgres://app:k%39z@db/shop"},
-            "variable DEV_DATABASE_URL (for DATABASE_URL) holds a secret shorter than 4 characters (the password in its URL)",
+            "variable DEV_DATABASE_URL (for DATABASE_URL) holds a secret shorter than 4 characters "
+            "(the password in its URL)",
         ),
     ],
     ids=["a value", "a URL's password", "a URL's password, decoded"],
@@ -142,7 +148,12 @@ def test_a_worker_refuses_to_start_with_a_short_secret(folder: Path) -> None:
     }
     worker = subprocess.run(
         [sys.executable, "-m", "migrabot.cli", "worker", "--env", "dev"],
-        env=environ, capture_output=True, text=True, timeout=60, cwd=REPO, check=False,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        check=False,
     )
     assert worker.returncode == 2, worker.stderr
     assert "environment 'dev': variable DEV_DATABASE_URL (for DATABASE_URL) holds a secret shorter" in worker.stderr

@@ -28,7 +28,9 @@ def control_plane_url(request: pytest.FixtureRequest) -> str | None:
 def test_local_script_shows_the_conversation(tmp_path: Path, control_plane_url: str | None) -> None:
     script = tmp_path / "demo.script"
     script.write_text(SCRIPT)
-    local_only = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MIGRABOT_HOME", "MIGRABOT_BROKER_URL")}
+    local_only = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MIGRABOT_HOME", "MIGRABOT_BROKER_URL")
+    }
     if control_plane_url:
         local_only["DATABASE_URL"] = control_plane_url
     result = subprocess.run(
@@ -47,4 +49,6 @@ def test_local_script_shows_the_conversation(tmp_path: Path, control_plane_url: 
     assert "#2 `rollback dev marketplace 0005_backfill_order_totals` — ✅ done · @alice" in out
     if control_plane_url:  # the requests really live in PostgreSQL
         with psycopg.connect(control_plane_url) as connection:
-            assert connection.execute("SELECT count(*) FROM controlplane_request").fetchone()[0] == 2  # showmigrations, rollback
+            assert (
+                connection.execute("SELECT count(*) FROM controlplane_request").fetchone()[0] == 2
+            )  # showmigrations, rollback

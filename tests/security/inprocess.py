@@ -97,17 +97,40 @@ class InProcessBot:
             time.sleep(0.01)
         return True
 
-    def pending(self, env: str, *, verb: str = "rollback", requester: str = "U0ALICE", expired: bool = False) -> Request:
+    def pending(
+        self, env: str, *, verb: str = "rollback", requester: str = "U0ALICE", expired: bool = False
+    ) -> Request:
         """A request awaiting approval with its plan message posted, as the planning step leaves it."""
         channel = OPS
         request, _ = services.request_create(
-            verb=verb, environment=env, args=["media", "0002_image"], requester=requester, channel=channel, trigger_id=None
+            verb=verb,
+            environment=env,
+            args=["media", "0002_image"],
+            requester=requester,
+            channel=channel,
+            trigger_id=None,
         )
-        services.request_transition(request_id=request.pk, from_states=[State.RECEIVED], to=State.PLANNING, actor="test", action="request.planning")
-        expires = timezone.now() + timedelta(minutes=-1 if expired else 60)
-        fields = {"plan": {"steps": []}, "plan_digest": f"digest-{request.pk}", "approvals_required": 1, "expires_at": expires}
         services.request_transition(
-            request_id=request.pk, from_states=[State.PLANNING], to=State.AWAITING_APPROVAL, actor="test", action="request.awaiting_approval", fields=fields
+            request_id=request.pk,
+            from_states=[State.RECEIVED],
+            to=State.PLANNING,
+            actor="test",
+            action="request.planning",
+        )
+        expires = timezone.now() + timedelta(minutes=-1 if expired else 60)
+        fields = {
+            "plan": {"steps": []},
+            "plan_digest": f"digest-{request.pk}",
+            "approvals_required": 1,
+            "expires_at": expires,
+        }
+        services.request_transition(
+            request_id=request.pk,
+            from_states=[State.PLANNING],
+            to=State.AWAITING_APPROVAL,
+            actor="test",
+            action="request.awaiting_approval",
+            fields=fields,
         )
         ts = self.api.methods.call("chat.postMessage", {"channel": channel, "text": f"Plan for #{request.pk}"})["ts"]
         services.request_set_plan_message(request_id=request.pk, ts=ts)

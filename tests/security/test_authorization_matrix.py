@@ -60,7 +60,13 @@ TEXTS = {
     "lock": f"lock {ENV} matrix test",
     "unlock": f"unlock {ENV}",
 }
-PERSON = {"alice": ("U0ALICE", OPS), "dave": ("U0DAVE", OPS), "bob": ("U0BOB", OPS), "mallory": ("U0MALLORY", OPS), "elsewhere": ("U0ALICE", ELSEWHERE)}
+PERSON = {
+    "alice": ("U0ALICE", OPS),
+    "dave": ("U0DAVE", OPS),
+    "bob": ("U0BOB", OPS),
+    "mallory": ("U0MALLORY", OPS),
+    "elsewhere": ("U0ALICE", ELSEWHERE),
+}
 
 # A click on Approve of a request alice made, waiting for approval, by …
 CLICKS = """
@@ -83,7 +89,7 @@ CLICKER = {
 
 def cells(table: str) -> list[tuple[str, str, str]]:
     header, *rows = [line.split() for line in table.strip().splitlines()]
-    return [(row[0], column, outcome) for row in rows for column, outcome in zip(header[1:], row[1:])]
+    return [(row[0], column, outcome) for row in rows for column, outcome in zip(header[1:], row[1:], strict=True)]
 
 
 @pytest.fixture
@@ -97,7 +103,9 @@ def clean_lock() -> None:
 @pytest.mark.parametrize(("verb", "who", "outcome"), cells(COMMANDS))
 def test_command(inproc: InProcessBot, clean_lock: None, verb: str, who: str, outcome: str) -> None:
     user, channel = PERSON[who]
-    target, _ = services.request_create(verb="plan", environment=ENV, args=[], requester="U0ALICE", channel=OPS, trigger_id=None)
+    target, _ = services.request_create(
+        verb="plan", environment=ENV, args=[], requester="U0ALICE", channel=OPS, trigger_id=None
+    )
     if verb == "unlock":
         lock_acquire(environment=ENV, holder="user:U0ALICE", reason="matrix test", ttl=None)
     newest_request, newest_event = inproc.newest_ids()
@@ -105,7 +113,11 @@ def test_command(inproc: InProcessBot, clean_lock: None, verb: str, who: str, ou
     assert reply.status == 200
     ack = reply.body
     created = list(Request.objects.filter(id__gt=newest_request))
-    refusals = list(AuditEvent.objects.filter(id__gt=newest_event, action="command.refused").values_list("detail__reason", flat=True))
+    refusals = list(
+        AuditEvent.objects.filter(id__gt=newest_event, action="command.refused").values_list(
+            "detail__reason", flat=True
+        )
+    )
     expected_refusal = {
         "denied": messages.not_allowed(user, verb, ENV),
         "channel": messages.wrong_channel(ENV, [OPS]),
@@ -146,7 +158,11 @@ def test_approve_click(inproc: InProcessBot, verb: str, who: str, outcome: str) 
     reply = inproc.sender.click("approve", value, user, channel, request.plan_ts)
     assert reply.status == 200
     after = Request.objects.get(pk=request.pk)
-    refusals = list(AuditEvent.objects.filter(id__gt=newest_event, action="decision.refused").values_list("detail__reason", flat=True))
+    refusals = list(
+        AuditEvent.objects.filter(id__gt=newest_event, action="decision.refused").values_list(
+            "detail__reason", flat=True
+        )
+    )
     expected_refusal = {
         "not-approver": messages.not_an_approver(user, ENV),
         "self": messages.self_approval(),
@@ -161,6 +177,8 @@ def test_approve_click(inproc: InProcessBot, verb: str, who: str, outcome: str) 
         return
     assert expected_refusal is not None, outcome
     assert (after.state, after.approvals.count(), refusals) == (State.AWAITING_APPROVAL, 0, [expected_refusal])
-    inproc.api.store.wait_for(lambda: any(e.text == expected_refusal for e in inproc.api.store.ephemerals(user=user, channel=channel)))
+    inproc.api.store.wait_for(
+        lambda: any(e.text == expected_refusal for e in inproc.api.store.ephemerals(user=user, channel=channel))
+    )
     assert not Request.objects.filter(id__gt=newest_request).exists()
     assert all(pk != request.pk for pk, _ in inproc.enqueued)

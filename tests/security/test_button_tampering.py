@@ -83,7 +83,9 @@ def test_tampered_clicks_change_nothing(inproc: InProcessBot, fault_report) -> N
         ts = {"own": base.plan_ts, "other": other.plan_ts, "unrelated": other_ts}[click.message]
         newest_request, newest_event = inproc.newest_ids()
         with inproc.watch():
-            reply = inproc.sender.click(click.action, value, click.user, click.channel, ts, signing_secret="forged" if click.forged else None)
+            reply = inproc.sender.click(
+                click.action, value, click.user, click.channel, ts, signing_secret="forged" if click.forged else None
+            )
         crashed += reply.status >= 500
         events = AuditEvent.objects.filter(id__gt=newest_event)
         if click.forged:
@@ -91,7 +93,9 @@ def test_tampered_clicks_change_nothing(inproc: InProcessBot, fault_report) -> N
         else:
             assert reply.status == 200
             assert [(e.action, e.actor) for e in events] == [("decision.refused", click.user)]
-        assert {key: (r.state, r.updated_at) for key, r in ((k, Request.objects.get(pk=p.pk)) for k, p in pool.items())} == before
+        assert {
+            key: (r.state, r.updated_at) for key, r in ((k, Request.objects.get(pk=p.pk)) for k, p in pool.items())
+        } == before
         assert not Approval.objects.filter(request__in=pool.values()).exists()
         assert not Request.objects.filter(id__gt=newest_request).exists() and not inproc.spawned
         assert len(inproc.enqueued) == enqueued_before

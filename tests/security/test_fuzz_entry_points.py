@@ -62,7 +62,9 @@ def click_payload(value: str, **changes: Any) -> dict[str, Any]:
         "trigger_id": "1.2.abc",
         "channel": {"id": OPS, "name": "migrations"},
         "response_url": "https://hooks.slack.invalid/actions/T0LOCAL/1/x",
-        "actions": [{"type": "button", "action_id": "approve", "block_id": "decision-1", "value": value, "action_ts": "1.2"}],
+        "actions": [
+            {"type": "button", "action_id": "approve", "block_id": "decision-1", "value": value, "action_ts": "1.2"}
+        ],
     }
     return {key: field for key, field in (payload | changes).items() if field is not OMIT}
 
@@ -124,9 +126,41 @@ def test_a_non_ascii_audit_token_is_401(monkeypatch: pytest.MonkeyPatch) -> None
 
 # --- the generator -----------------------------------------------------------------------------
 
-RANGES = [(0x20, 0x7E), (0x00, 0x1F), (0x7F, 0xFF), (0x0600, 0x06FF), (0x2000, 0x206F), (0x2070, 0x209F), (0x4E00, 0x4E80), (0xFF00, 0xFFEF), (0x1F600, 0x1F64F)]
+RANGES = [
+    (0x20, 0x7E),
+    (0x00, 0x1F),
+    (0x7F, 0xFF),
+    (0x0600, 0x06FF),
+    (0x2000, 0x206F),
+    (0x2070, 0x209F),
+    (0x4E00, 0x4E80),
+    (0xFF00, 0xFFEF),
+    (0x1F600, 0x1F64F),
+]
 MARKUP = ["<!channel>", "<!here>", "<@U0BOB>", "<http://evil|Approve here>", "&amp;", "<script>alert(1)</script>"]
-NUMBERS = ["1e309", "-1e309", "NaN", "Infinity", "-Infinity", "0", "-1", "1.5", "1.0", "true", "false", "null", str(2**63), str(2**64), "9" * 5000, "-0", '"12"', '""', "[]", "{}", "[12]"]
+NUMBERS = [
+    "1e309",
+    "-1e309",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "0",
+    "-1",
+    "1.5",
+    "1.0",
+    "true",
+    "false",
+    "null",
+    str(2**63),
+    str(2**64),
+    "9" * 5000,
+    "-0",
+    '"12"',
+    '""',
+    "[]",
+    "{}",
+    "[12]",
+]
 DIGITS = ["²", "¹²³", "١٢٣", "１２３", "߁", "৩", "1_000", "+12", " 12", "12 ", "1e3", "0x1f", ""]
 
 
@@ -164,7 +198,8 @@ def hostile_json(rng: random.Random) -> str:
     roll = rng.random()
     if roll < 0.5:
         digest = rng.choice(['"x"', "null", "5", "[]", json.dumps(hostile_string(rng))])
-        return f'{{"request": {rng.choice([*NUMBERS, json.dumps(hostile_string(rng)), str(10**12 + rng.randint(0, 10**6))])}, "digest": {digest}}}'
+        number = rng.choice([*NUMBERS, json.dumps(hostile_string(rng)), str(10**12 + rng.randint(0, 10**6))])
+        return f'{{"request": {number}, "digest": {digest}}}'
     if roll < 0.6:
         depth = rng.choice([100, 1000, 5000])  # Python's recursion limit is 1000
         return "[" * depth + "]" * depth
@@ -192,8 +227,31 @@ def command_form(rng: random.Random) -> dict[str, str]:
     }
 
 
-FORM_FIELDS = ["user_id", "channel_id", "command", "trigger_id", "team_id", "enterprise_id", "is_enterprise_install", "response_url", "api_app_id"]
-EXTRA_FIELDS = ["authorizations", "enterprise", "team", "event", "user", "channel", "container", "actions", "type", "function_data", "bot_access_token", "response_urls"]
+FORM_FIELDS = [
+    "user_id",
+    "channel_id",
+    "command",
+    "trigger_id",
+    "team_id",
+    "enterprise_id",
+    "is_enterprise_install",
+    "response_url",
+    "api_app_id",
+]
+EXTRA_FIELDS = [
+    "authorizations",
+    "enterprise",
+    "team",
+    "event",
+    "user",
+    "channel",
+    "container",
+    "actions",
+    "type",
+    "function_data",
+    "bot_access_token",
+    "response_urls",
+]
 
 
 def mutated_form(rng: random.Random) -> str:
@@ -203,7 +261,9 @@ def mutated_form(rng: random.Random) -> str:
     for _ in range(rng.randint(1, 3)):
         roll = rng.random()
         if roll < 0.4:
-            form[rng.choice(FORM_FIELDS)] = rng.choice([hostile_string(rng), "/other", "U" + "A" * 40, "W0X", "D0DM", "G0OLD"])
+            form[rng.choice(FORM_FIELDS)] = rng.choice(
+                [hostile_string(rng), "/other", "U" + "A" * 40, "W0X", "D0DM", "G0OLD"]
+            )
         elif roll < 0.55:
             form.pop(rng.choice(["user_id", "channel_id", "command", "trigger_id", "team_id"]), None)
         elif roll < 0.8:
@@ -217,17 +277,43 @@ def mutated_form(rng: random.Random) -> str:
 
 
 def hostile_click(rng: random.Random) -> str:
-    payload = click_payload(hostile_json(rng) if rng.random() < 0.7 else json.dumps({"request": 10**12 + rng.randint(0, 10**6), "digest": "x"}))
+    payload = click_payload(
+        hostile_json(rng)
+        if rng.random() < 0.7
+        else json.dumps({"request": 10**12 + rng.randint(0, 10**6), "digest": "x"})
+    )
     action = payload["actions"][0]
-    action["action_id"] = rng.choice(["approve", "deny", "approve", "deny", "APPROVE", "approve ", "approve\x00", "other", hostile_string(rng)])
+    action["action_id"] = rng.choice(
+        ["approve", "deny", "approve", "deny", "APPROVE", "approve ", "approve\x00", "other", hostile_string(rng)]
+    )
     payload["user"]["id"] = rng.choice(list(PEOPLE))  # (the stand-in refuses ephemerals to strangers)
     payload["container"]["message_ts"] = rng.choice(["", "1.1", "0000000000.000000", "9" * 40, hostile_string(rng)])
     raw: dict[str, str] = {}  # placeholders replaced by JSON text json.dumps cannot write (1e309, deep nesting)
     for _ in range(rng.randint(0, 3)):
         roll = rng.random()
-        target = rng.choice(["container", "channel", "user", "team", "actions", "type", "enterprise", "authorizations", "is_enterprise_install", "message", "state", "response_url", "trigger_id", "event", "function_data"])
+        target = rng.choice(
+            [
+                "container",
+                "channel",
+                "user",
+                "team",
+                "actions",
+                "type",
+                "enterprise",
+                "authorizations",
+                "is_enterprise_install",
+                "message",
+                "state",
+                "response_url",
+                "trigger_id",
+                "event",
+                "function_data",
+            ]
+        )
         if roll < 0.3:
-            payload[target] = rng.choice([None, 5, "x", [], {}, [1], [{}], [{"action_id": 5}], True, hostile_string(rng)])
+            payload[target] = rng.choice(
+                [None, 5, "x", [], {}, [1], [{}], [{"action_id": 5}], True, hostile_string(rng)]
+            )
         elif roll < 0.45:
             payload.pop(target, None)
         elif roll < 0.6:
@@ -241,7 +327,9 @@ def hostile_click(rng: random.Random) -> str:
         else:
             for inner in (payload.get("container"), payload.get("channel"), payload.get("user")):
                 if isinstance(inner, dict):
-                    inner[rng.choice(["id", "thread_ts", "message_ts", "channel_id", "name"])] = rng.choice([None, 5, [], hostile_string(rng)])
+                    inner[rng.choice(["id", "thread_ts", "message_ts", "channel_id", "name"])] = rng.choice(
+                        [None, 5, [], hostile_string(rng)]
+                    )
     text = json.dumps(payload)
     for key, value in raw.items():
         text = text.replace(json.dumps(key), value)
@@ -267,10 +355,22 @@ def broken_door(rng: random.Random) -> tuple[bytes, dict[str, str]]:
     if roll >= 0.3:
         broken = rng.choice(["timestamp", "signature", "missing", "tampered"])
         if broken == "timestamp":
-            headers["X-Slack-Request-Timestamp"] = rng.choice([*DIGITS, "9" * 5000, "-5", ts + ".5", ts[:-1] + rng.choice("²١１"), hostile_string(rng)])
+            headers["X-Slack-Request-Timestamp"] = rng.choice(
+                [*DIGITS, "9" * 5000, "-5", ts + ".5", ts[:-1] + rng.choice("²١１"), hostile_string(rng)]
+            )
         elif broken == "signature":
             signature = headers["X-Slack-Signature"]
-            headers["X-Slack-Signature"] = rng.choice([signature.upper(), signature[:-1], signature + "0", "v1=" + signature[3:], signature[:-1] + "é", "", hostile_string(rng)])
+            headers["X-Slack-Signature"] = rng.choice(
+                [
+                    signature.upper(),
+                    signature[:-1],
+                    signature + "0",
+                    "v1=" + signature[3:],
+                    signature[:-1] + "é",
+                    "",
+                    hostile_string(rng),
+                ]
+            )
         elif broken == "missing":
             headers.pop(rng.choice(["X-Slack-Signature", "X-Slack-Request-Timestamp"]))
         else:
@@ -278,7 +378,9 @@ def broken_door(rng: random.Random) -> tuple[bytes, dict[str, str]]:
     if rng.random() < 0.3:  # and something wrong with the envelope as well
         envelope = rng.choice(["length", "bytes", "json"])
         if envelope == "length":
-            headers["Content-Length"] = rng.choice(["+5", "٥", "-1", "1e3", " 5", str(10**13), str(MAX_BODY_BYTES + 1), "", str(len(body) // 2)])
+            headers["Content-Length"] = rng.choice(
+                ["+5", "٥", "-1", "1e3", " 5", str(10**13), str(MAX_BODY_BYTES + 1), "", str(len(body) // 2)]
+            )
         elif envelope == "bytes":
             body += b"&text=\xff\xfe"
         else:
@@ -294,7 +396,11 @@ def over_the_wire(value: str) -> str:
 def signed(body: str) -> tuple[bytes, dict[str, str]]:
     ts = str(int(time.time()))
     signature = SIGNER.generate_signature(timestamp=ts, body=body) or ""
-    return body.encode(), {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature}
+    return body.encode(), {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": signature,
+    }
 
 
 def call_wsgi(application: Callable[..., Iterable[bytes]], body: bytes, headers: dict[str, str]) -> int:
@@ -333,19 +439,31 @@ def basic(password: str) -> str:
 def audit_page_request(rng: random.Random) -> tuple[str, dict[str, str], str, bool]:
     """(path, query, Authorization, whether it carries the token)."""
     authorized = rng.random() < 0.4
-    authorization = rng.choice([f"Bearer {AUDIT_TOKEN}", basic(AUDIT_TOKEN)]) if authorized else rng.choice(
-        [
-            f"Bearer {hostile_string(rng)}",
-            basic(hostile_string(rng)),
-            "Basic " + hostile_string(rng),
-            "Basic " + base64.b64encode(b"operator:\xff\xfe").decode(),
-            f"Bearer {AUDIT_TOKEN}\u00e9",
-            hostile_string(rng),
-            "",
-        ]
+    authorization = (
+        rng.choice([f"Bearer {AUDIT_TOKEN}", basic(AUDIT_TOKEN)])
+        if authorized
+        else rng.choice(
+            [
+                f"Bearer {hostile_string(rng)}",
+                basic(hostile_string(rng)),
+                "Basic " + hostile_string(rng),
+                "Basic " + base64.b64encode(b"operator:\xff\xfe").decode(),
+                f"Bearer {AUDIT_TOKEN}\u00e9",
+                hostile_string(rng),
+                "",
+            ]
+        )
     )
     number = rng.choice(["0", "1", str(2**63), "9" * 30, str(rng.randint(1, 10**6))])
-    path = rng.choice(["/", "/events/", f"/requests/{number}/", f"/requests/{quote(hostile_string(rng), safe='')}/", f"/{quote(hostile_string(rng), safe='')}"])
+    path = rng.choice(
+        [
+            "/",
+            "/events/",
+            f"/requests/{number}/",
+            f"/requests/{quote(hostile_string(rng), safe='')}/",
+            f"/{quote(hostile_string(rng), safe='')}",
+        ]
+    )
     query = {name: hostile_string(rng) for name in rng.sample(["environment", "action", "page"], rng.randint(0, 3))}
     return path, query, authorization, authorized
 
@@ -379,7 +497,9 @@ def audit_rows(kind: str, status: int) -> list[str] | None:
     return ["input.refused"] if kind != "command text" and status in (400, 404) else None
 
 
-def test_fuzz_every_entry_point(inproc: InProcessBot, monkeypatch: pytest.MonkeyPatch, fault_report, capsys: pytest.CaptureFixture[str]) -> None:
+def test_fuzz_every_entry_point(
+    inproc: InProcessBot, monkeypatch: pytest.MonkeyPatch, fault_report, capsys: pytest.CaptureFixture[str]
+) -> None:
     rng = random.Random(SEED)
     application = slack_wsgi(inproc.bot.app)
     monkeypatch.setenv("MIGRABOT_AUDIT_TOKEN", AUDIT_TOKEN)
@@ -411,17 +531,27 @@ def test_fuzz_every_entry_point(inproc: InProcessBot, monkeypatch: pytest.Monkey
                 allowed = {200, 400, 404} if authorized else ({401} if is_page(path) else {404})
                 if status not in allowed:
                     wrong.append((kind, (path, query, authorization, status)))
-                elif status == 200 and any("<" in value and value in response.content.decode() for value in query.values()):
+                elif status == 200 and any(
+                    "<" in value and value in response.content.decode() for value in query.values()
+                ):
                     wrong.append((kind, ("unescaped", path, query)))
                 continue
             if kind == "door":
                 body, headers = broken_door(rng)
             else:
-                body, headers = signed({"command text": lambda: urlencode(command_form(rng)), "command form": lambda: mutated_form(rng), "click": lambda: hostile_click(rng)}[kind]())
+                body, headers = signed(
+                    {
+                        "command text": lambda: urlencode(command_form(rng)),
+                        "command form": lambda: mutated_form(rng),
+                        "click": lambda: hostile_click(rng),
+                    }[kind]()
+                )
             status = call_wsgi(application, body, headers)
             crashed[kind] += status >= 500
             # (The housekeeper, acting as "system", may expire other tests' requests meanwhile.)
-            events = list(AuditEvent.objects.filter(id__gt=last_event).exclude(actor="system").values_list("id", "action"))
+            events = list(
+                AuditEvent.objects.filter(id__gt=last_event).exclude(actor="system").values_list("id", "action")
+            )
             last_event = max([last_event, *(pk for pk, _ in events)])
             actions = [action for _, action in events]
             audited[kind] += bool(actions)
@@ -436,8 +566,11 @@ def test_fuzz_every_entry_point(inproc: InProcessBot, monkeypatch: pytest.Monkey
     with capsys.disabled():
         print(
             f"\nfuzz: {sum(tried.values())} hostile inputs in {seconds:.1f} s ({dict(tried)}); "
-            f"5xx: {sum(crashed.values())}; signed and audited: {sum(audited[k] for k in ('command text', 'command form', 'click'))} of {signed_inputs}; "
-            f"door rejections audited: {audited['door']} of {tried['door']}; reached a request, queue or program: {len(escaped)}"
+            f"5xx: {sum(crashed.values())}; "
+            f"signed and audited: {sum(audited[k] for k in ('command text', 'command form', 'click'))} "
+            f"of {signed_inputs}; "
+            f"door rejections audited: {audited['door']} of {tried['door']}; "
+            f"reached a request, queue or program: {len(escaped)}"
         )
     fault_report.tally(hostile=sum(tried.values()), crashes=sum(crashed.values()), escapes=len(escaped))
     assert sum(tried.values()) >= FUZZ_INPUTS

@@ -120,7 +120,9 @@ def test_a_known_hostile_word_in_each_position(inproc: InProcessBot, text: str) 
 
 
 def command_body(text: str = "showmigrations sec-open", user: str = "U0ALICE") -> str:
-    return urlencode({"command": "/migrate", "text": text, "user_id": user, "channel_id": OPS, "trigger_id": f"t-{time.time_ns()}"})
+    return urlencode(
+        {"command": "/migrate", "text": text, "user_id": user, "channel_id": OPS, "trigger_id": f"t-{time.time_ns()}"}
+    )
 
 
 def signed_headers(body: bytes | str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict[str, str]:
@@ -149,7 +151,10 @@ def raw_post(url: str, body: bytes, headers: dict[str, str], *, send_body: bool 
 
 def nothing_recorded(inproc: InProcessBot, since: tuple[int, int]) -> bool:
     newest_request, newest_event = since
-    return not Request.objects.filter(id__gt=newest_request).exists() and not AuditEvent.objects.filter(id__gt=newest_event).exists()
+    return (
+        not Request.objects.filter(id__gt=newest_request).exists()
+        and not AuditEvent.objects.filter(id__gt=newest_event).exists()
+    )
 
 
 def test_signature_and_replay_checks(inproc: InProcessBot, fault_report) -> None:
@@ -166,7 +171,9 @@ def test_signature_and_replay_checks(inproc: InProcessBot, fault_report) -> None
             url, command_body("rollback sec-open media 0001").encode(), signed_headers(body)
         ),
         "user changed after signing": raw_post(url, body.replace("U0ALICE", "U0BOB").encode(), signed_headers(body)),
-        "timestamp not a number": raw_post(url, body.encode(), signed_headers(body) | {"X-Slack-Request-Timestamp": "soon"}),
+        "timestamp not a number": raw_post(
+            url, body.encode(), signed_headers(body) | {"X-Slack-Request-Timestamp": "soon"}
+        ),
     }
     fault_report.tally(hostile=len(rejected), crashes=sum(status >= 500 for status, _ in rejected.values()))
     assert {name: status for name, (status, _) in rejected.items()} == dict.fromkeys(rejected, 401)

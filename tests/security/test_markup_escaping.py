@@ -35,7 +35,9 @@ FORMS = [
     "&lt;b&gt; &amp;",
 ]
 # The bot's own markup: mentions of the people and channels it knows.
-OWN_MARKUP = re.compile("|".join(re.escape(f"<@{user}>") for user in PEOPLE) + "|" + "|".join(f"<#{c}>" for c in (OPS, ELSEWHERE)))
+OWN_MARKUP = re.compile(
+    "|".join(re.escape(f"<@{user}>") for user in PEOPLE) + "|" + "|".join(f"<#{c}>" for c in (OPS, ELSEWHERE))
+)
 BARE_AMPERSAND = re.compile(r"&(?!amp;|lt;|gt;)")
 
 
@@ -43,7 +45,11 @@ def texts(message: object) -> list[str]:
     """Every mrkdwn string Slack receives in a message or ephemeral: its text and its blocks'."""
     found = [message.text]  # type: ignore[attr-defined]
     for block in message.blocks:  # type: ignore[attr-defined]
-        found += [obj["text"] for obj in [block.get("text") or {}, *block.get("elements", [])] if isinstance(obj, dict) and "text" in obj]
+        found += [
+            obj["text"]
+            for obj in [block.get("text") or {}, *block.get("elements", [])]
+            if isinstance(obj, dict) and "text" in obj
+        ]
     return [text for text in found if isinstance(text, str)]
 
 

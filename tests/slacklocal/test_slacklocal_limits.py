@@ -116,14 +116,14 @@ def test_blocks_that_are_not_json_are_invalid_blocks_format(api: SlackWebAPI) ->
 
 def test_the_numbers_are_slack_sdks_own() -> None:
     # If slack_sdk's Block Kit models change a limit, this says so.
-    assert slack_limits.SECTION_TEXT == kit.SectionBlock.text_max_length
-    assert slack_limits.SECTION_FIELDS == kit.SectionBlock.fields_max_length
-    assert slack_limits.HEADER_TEXT == kit.HeaderBlock.text_max_length
-    assert slack_limits.BUTTON_TEXT == kit.ButtonElement.text_max_length
-    assert slack_limits.BUTTON_VALUE == kit.ButtonElement.value_max_length
-    assert slack_limits.BUTTON_URL == kit.ButtonElement.url_max_length
-    assert slack_limits.ACTIONS_ELEMENTS == kit.ActionsBlock.elements_max_length
-    assert slack_limits.CONTEXT_ELEMENTS == kit.ContextBlock.elements_max_length
+    assert kit.SectionBlock.text_max_length == slack_limits.SECTION_TEXT
+    assert kit.SectionBlock.fields_max_length == slack_limits.SECTION_FIELDS
+    assert kit.HeaderBlock.text_max_length == slack_limits.HEADER_TEXT
+    assert kit.ButtonElement.text_max_length == slack_limits.BUTTON_TEXT
+    assert kit.ButtonElement.value_max_length == slack_limits.BUTTON_VALUE
+    assert kit.ButtonElement.url_max_length == slack_limits.BUTTON_URL
+    assert kit.ActionsBlock.elements_max_length == slack_limits.ACTIONS_ELEMENTS
+    assert kit.ContextBlock.elements_max_length == slack_limits.CONTEXT_ELEMENTS
 
 
 # -- rate limits -----------------------------------------------------------------------------
@@ -156,7 +156,8 @@ def test_over_the_limit_is_429_with_retry_after_as_slack_answers() -> None:
 
 def test_slack_sdks_retry_handler_waits_and_succeeds() -> None:
     with SlackWebAPI(TOKEN, rate_limits={"chat.update": Limit(3, per=3.0)}) as api:
-        web = WebClient(token=TOKEN, base_url=api.base_url, retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=2)])
+        handlers = [RateLimitErrorRetryHandler(max_retry_count=2)]
+        web = WebClient(token=TOKEN, base_url=api.base_url, retry_handlers=handlers)
         ts = web.chat_postMessage(channel=CHANNEL, text="progress")["ts"]
         started = time.monotonic()
         for i in range(4):
@@ -200,7 +201,9 @@ def test_tight_tier_2_limit_on_users_and_groups_from_a_real_minute() -> None:
     now = [0.0]
     limits = {"usergroups.users.list": SLACK_RATE_LIMITS["usergroups.users.list"]}
     users = {"U1ALICE": {"name": "alice"}}
-    with SlackWebAPI(TOKEN, users=users, usergroups={"S0DBAS": ["U2BOB"]}, rate_limits=limits, clock=lambda: now[0]) as api:
+    with SlackWebAPI(
+        TOKEN, users=users, usergroups={"S0DBAS": ["U2BOB"]}, rate_limits=limits, clock=lambda: now[0]
+    ) as api:
         web = WebClient(token=TOKEN, base_url=api.base_url)
         for _ in range(20):
             web.usergroups_users_list(usergroup="S0DBAS")

@@ -350,7 +350,7 @@ def test_the_password_reaches_pg_tools_only_through_their_environment(
     calls = {path.stem: path.read_bytes().split(b"\0") for path in recorded_calls.glob("*.argv")}
     tools = sorted(Path(argv[0].decode()).name for argv in calls.values())
     assert tools == ["pg_dump", "pg_dump", "pg_restore", "pg_restore", "psql", "psql"]
-    for pid, argv in calls.items():
+    for argv in calls.values():
         assert not any(secret.encode() in argument for argument in argv), argv
     connecting = {"pg_dump", "psql"}  # the verification's pg_restore reads a file, it connects nowhere
     for pid, argv in calls.items():
@@ -372,7 +372,10 @@ def test_pg_tools_get_only_a_minimal_environment_and_the_connection(
     backup = take_backup(database, backups, label="environ")
     restore_backup(database, backup.path, backup.sha256)
 
-    environs = [dict(item.split("=", 1) for item in path.read_text().split("\0") if item) for path in recorded_calls.glob("*.environ")]
+    environs = [
+        dict(item.split("=", 1) for item in path.read_text().split("\0") if item)
+        for path in recorded_calls.glob("*.environ")
+    ]
     assert len(environs) == 6  # pg_dump twice (dump, --version), psql twice (version, restore), pg_restore twice
     allowed = {*PASSED_THROUGH, "PGDATABASE", "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGAPPNAME"}
     for environ in environs:

@@ -123,7 +123,9 @@ def test_plan_data_marks_the_irreversible_step(
         ("marketplace", "0004_order_total_cents", True, ["AddField"]),
         ("marketplace", "0003_order_open_index", True, ["RunSQL"]),
     ]
-    irreversible = [(s["name"], op["description"]) for s in plan["steps"] for op in s["operations"] if op["irreversible"]]
+    irreversible = [
+        (s["name"], op["description"]) for s in plan["steps"] for op in s["operations"] if op["irreversible"]
+    ]
     assert irreversible == [("0005_backfill_order_totals", "Raw Python operation -> IRREVERSIBLE")]
 
 
@@ -142,7 +144,11 @@ def add_conflicting_leaf(project: Path) -> None:
         (("plan", "shop"), None, "No installed app with label 'shop'."),
         (("showmigrations", "shop", "accounts"), None, "No installed app with label 'shop'."),
         (("plan", "accounts", "0009"), None, "Cannot find a migration matching '0009' from app 'accounts'."),
-        (("plan", "media", "0001"), None, "More than one migration matches '0001' in app 'media'. Please be more specific."),
+        (
+            ("plan", "media", "0001"),
+            None,
+            "More than one migration matches '0001' in app 'media'. Please be more specific.",
+        ),
         (("plan", "media"), remove_media_migrations, "App 'media' does not have migrations."),
         (
             ("plan",),
@@ -179,7 +185,10 @@ def test_app_without_migrations_lists_none(
     document = json.loads(ok(run_in_project(example_project, sqlite_url, PROBE, "showmigrations", "media")).stdout)
     assert document["apps"] == [{"app": "media", "migrations": []}]
     assert "media" not in document["catalog"] and "accounts" in document["catalog"]  # what reads carry
-    assert showmigrations_text(document) == ok(manage(example_project, sqlite_url, *cli_argv(("showmigrations", "media")))).stdout
+    assert (
+        showmigrations_text(document)
+        == ok(manage(example_project, sqlite_url, *cli_argv(("showmigrations", "media")))).stdout
+    )
 
 
 def test_catalog_lists_every_file_on_disk_without_a_database(

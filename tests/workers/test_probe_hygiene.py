@@ -57,7 +57,11 @@ def test_the_example_project_is_clean_squash_and_all(migrated: tuple[Path, str],
     assert findings(document) == {}
     names = {(f["app"], f["name"]) for f in document["fingerprints"]}
     # media's 0001_initial and the squash replacing it share a number, and that is fine.
-    assert {("media", "0001_initial"), ("media", "0001_squashed_0002_image_alt_text"), ("contenttypes", "0001_initial")} <= names
+    assert {
+        ("media", "0001_initial"),
+        ("media", "0001_squashed_0002_image_alt_text"),
+        ("contenttypes", "0001_initial"),
+    } <= names
     banner = next(f for f in document["fingerprints"] if f["name"] == "0004_banner")
     assert banner["file"] == "media/migrations/0004_banner.py" and len(banner["sha256"]) == 64
 
@@ -71,23 +75,33 @@ def test_a_deleted_applied_migration_and_the_model_change_it_leaves(
     assert [(m["app"], m["name"], m["file"]) for m in found.pop("missing_files")] == [
         ("media", "0004_banner", "media/migrations/0004_banner.py")
     ]
-    assert found == {"missing_migrations": [{"app": "media", "folder": "media/migrations", "operations": ["Create model Banner"]}]}
+    assert found == {
+        "missing_migrations": [{"app": "media", "folder": "media/migrations", "operations": ["Create model Banner"]}]
+    }
     # Django agrees: makemigrations --check fails, for media alone.
     detected = manage(project, url, "makemigrations", "--check", "--dry-run")
-    assert detected.returncode == 1 and "Migrations for 'media':" in detected.stdout and "accounts" not in detected.stdout
+    assert (
+        detected.returncode == 1 and "Migrations for 'media':" in detected.stdout and "accounts" not in detected.stdout
+    )
 
 
 def test_model_changes_without_a_migration_name_the_app(migrated: tuple[Path, str], run_in_project: Callable) -> None:
     project, url = migrated
     models = project / "accounts" / "models.py"
-    models.write_text(models.read_text().replace("    bio = ", "    phone = models.CharField(max_length=20)\n    bio = "))
+    models.write_text(
+        models.read_text().replace("    bio = ", "    phone = models.CharField(max_length=20)\n    bio = ")
+    )
     # A NOT NULL field without a default: Django's non-interactive questioner would exit(3) here.
     assert findings(check(project, url, run_in_project)) == {
-        "missing_migrations": [{"app": "accounts", "folder": "accounts/migrations", "operations": ["Add field phone to profile"]}]
+        "missing_migrations": [
+            {"app": "accounts", "folder": "accounts/migrations", "operations": ["Add field phone to profile"]}
+        ]
     }
 
 
-def test_conflicting_leaves_are_reported_where_migrate_refuses(migrated: tuple[Path, str], run_in_project: Callable) -> None:
+def test_conflicting_leaves_are_reported_where_migrate_refuses(
+    migrated: tuple[Path, str], run_in_project: Callable
+) -> None:
     project, url = migrated
     for name in ("0007_listing_sku", "0007_listing_weight"):
         (project / "marketplace" / "migrations" / f"{name}.py").write_text(LEAF)
@@ -105,14 +119,24 @@ def test_a_numbering_clash_without_a_conflict(migrated: tuple[Path, str], run_in
     project, url = migrated
     folder = project / "marketplace" / "migrations"
     # A second 0006 after 0005, and a merge after both: one leaf, so no conflict, but two 0006s.
-    (folder / "0006_listing_notes.py").write_text(LEAF.replace("0006_alter_listing_title", "0005_backfill_order_totals"))
+    (folder / "0006_listing_notes.py").write_text(
+        LEAF.replace("0006_alter_listing_title", "0005_backfill_order_totals")
+    )
     (folder / "0007_merge.py").write_text(
-        LEAF.replace('("marketplace", "0006_alter_listing_title")', '("marketplace", "0006_alter_listing_title"), ("marketplace", "0006_listing_notes")')
+        LEAF.replace(
+            '("marketplace", "0006_alter_listing_title")',
+            '("marketplace", "0006_alter_listing_title"), ("marketplace", "0006_listing_notes")',
+        )
     )
     found = findings(check(project, url, run_in_project))
     assert found == {
         "prefix_clashes": [
-            {"app": "marketplace", "number": 6, "names": ["0006_alter_listing_title", "0006_listing_notes"], "folder": "marketplace/migrations"}
+            {
+                "app": "marketplace",
+                "number": 6,
+                "names": ["0006_alter_listing_title", "0006_listing_notes"],
+                "folder": "marketplace/migrations",
+            }
         ]
     }
 
@@ -121,8 +145,10 @@ def test_an_inconsistent_history_is_listed_not_refused(
     migrated: tuple[Path, str], run_in_project: Callable, manage: Callable
 ) -> None:
     project, url = migrated
-    code = "from django.db import connection; from django.db.migrations.recorder import MigrationRecorder; " \
+    code = (
+        "from django.db import connection; from django.db.migrations.recorder import MigrationRecorder; "
         "MigrationRecorder(connection).record_unapplied('accounts', '0003_fill_display_names')"
+    )
     ok(manage(project, url, "shell", "-v", "0", "-c", code))
     found = findings(check(project, url, run_in_project))
     assert found == {
@@ -130,12 +156,18 @@ def test_an_inconsistent_history_is_listed_not_refused(
             {
                 "app": "accounts",
                 "name": "0004_customer_created_index_remove_profile_website",
-                "dependency": {"app": "accounts", "name": "0003_fill_display_names", "file": "accounts/migrations/0003_fill_display_names.py"},
+                "dependency": {
+                    "app": "accounts",
+                    "name": "0003_fill_display_names",
+                    "file": "accounts/migrations/0003_fill_display_names.py",
+                },
             }
         ]
     }
     refused = manage(project, url, "migrate", "--plan")
-    assert "accounts.0004_customer_created_index_remove_profile_website is applied before its dependency" in refused.stderr
+    assert (
+        "accounts.0004_customer_created_index_remove_profile_website is applied before its dependency" in refused.stderr
+    )
 
 
 def test_an_edited_applied_migration_is_caught_against_the_first_fingerprint(
@@ -158,9 +190,13 @@ def test_an_edited_applied_migration_is_caught_against_the_first_fingerprint(
     was = recorded.get(app="media", name="0004_banner").sha256
     now = next(f["sha256"] for f in document["fingerprints"] if f["name"] == "0004_banner")
     assert len(found) == 1 and was != now
-    assert f"`{name}` · `media.0004_banner` (`media/migrations/0004_banner.py`) changed after it was applied" in found[0]
+    assert (
+        f"`{name}` · `media.0004_banner` (`media/migrations/0004_banner.py`) changed after it was applied" in found[0]
+    )
     assert f"`{was[:12]}…`" in found[0] and f"`{now[:12]}…` now" in found[0]
-    assert hygiene.review(name, document, actor="test") == found, "first seen wins: the edit is never taken as the reference"
+    assert hygiene.review(name, document, actor="test") == found, (
+        "first seen wins: the edit is never taken as the reference"
+    )
     assert AuditEvent.objects.filter(environment=name, action="fingerprints.recorded").count() == 1
 
     # Rolled back, then applied again with the edited file: a new application, nothing edited under it.

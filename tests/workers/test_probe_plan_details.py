@@ -180,7 +180,7 @@ def split_steps(plan: dict[str, Any]) -> dict[str, str]:
     pattern = "^(" + "|".join(re.escape(header) for header in headers) + ")\n"
     parts = re.split(pattern, plan["sql"], flags=re.M)
     assert parts[0] == "" and parts[1::2] == headers
-    return dict(zip(parts[1::2], parts[2::2]))
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
 
 
 @pytest.mark.parametrize("case", SQL_CASES)

@@ -10,7 +10,7 @@ from urllib.parse import quote, quote_plus, unquote, unquote_plus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workers.redact import MASK, redact
+from migrabot.redact import MASK, redact
 
 PASSWORD = "Pw+/=@:9"
 URL = f"postgresql://app:{quote(PASSWORD, safe='')}@db:5432/shop"

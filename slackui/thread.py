@@ -10,24 +10,25 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from bot import cards
 from controlplane.models import Backup, Post, Request
 from migrabot import messages
 from migrabot.config import Config
+from slackui import cards
+from slackui.blocks import Message
 
 INLINE_LIMIT = 2500
 INLINE_LINES = 25
 
-Render = Callable[[Request, dict[str, Any], Config], cards.Message]
+Render = Callable[[Request, dict[str, Any], Config], Message]
 
 
-def _plan(request: Request, data: dict[str, Any], config: Config) -> cards.Message:
+def _plan(request: Request, data: dict[str, Any], config: Config) -> Message:
     if "decided_by" in data:  # buttons cannot be disabled: the decided plan replaces them
         return cards.plan_decided(request, data["decided_by"], datetime.fromisoformat(data["at"]), data["state"])
     return cards.plan_for_approval(request, config.environments[request.environment])
 
 
-def _progress(request: Request, data: dict[str, Any], config: Config) -> cards.Message:
+def _progress(request: Request, data: dict[str, Any], config: Config) -> Message:
     lines = [messages.progress_line(event) for event in data.get("events", [])]  # each migration's latest event
     if data.get("failed"):
         lines.append(f"❌ `{data['failed']}` failed")
@@ -40,12 +41,18 @@ RENDERERS: dict[str, Render] = {
     "code": lambda request, data, config: cards.code(data["text"]),
     "plan": _plan,
     "progress": _progress,
-    "showmigrations_result": lambda request, data, config: cards.showmigrations_result(request.environment, data["result"]),
-    "plan_result": lambda request, data, config: cards.plan_result(request.environment, data["result"], data["findings"]),
+    "showmigrations_result": lambda request, data, config: cards.showmigrations_result(
+        request.environment, data["result"]
+    ),
+    "plan_result": lambda request, data, config: cards.plan_result(
+        request.environment, data["result"], data["findings"]
+    ),
     "check_result": lambda request, data, config: cards.check_result(request.environment, data["findings"]),
     "backup_recorded": lambda request, data, config: cards.backup_recorded(Backup.objects.get(pk=data["backup"])),
     "run_result": lambda request, data, config: cards.run_result(request, data["result"], data["state"]),
-    "restored": lambda request, data, config: cards.restored(request, Backup.objects.get(pk=data["backup"]), data["state"]),
+    "restored": lambda request, data, config: cards.restored(
+        request, Backup.objects.get(pk=data["backup"]), data["state"]
+    ),
 }
 
 
@@ -68,7 +75,7 @@ def as_file(post: Post, request: Request) -> tuple[str, str, str] | None:
     return None
 
 
-def render(post: Post, request: Request, config: Config) -> cards.Message:
+def render(post: Post, request: Request, config: Config) -> Message:
     if post.kind == "listing":
         return cards.code(post.data["text"])
     return RENDERERS[post.kind](request, post.data, config)

@@ -3,7 +3,7 @@
 ``text`` is the notification and screen-reader fallback; the blocks are what people read, short
 first so the thread stays readable on a phone. Long listings go out as files (``bot.notify``).
 
-Every card is built from ``bot.blocks``, so whatever its input it stays within Slack's limits (a
+Every card is built from ``slackui.blocks``, so whatever its input it stays within Slack's limits (a
 text object ≤ 3,000 characters, ≤ 50 blocks, message text ≤ 40,000). A long listing (plan steps,
 apps) is folded: a summary with counts first, every line that matters (a dangerous step, an app with
 migrations to apply), then "… and N more". When a message is folded, ``folded(message)`` is true and
@@ -17,10 +17,10 @@ import json
 from datetime import datetime
 from typing import Any
 
-from bot import blocks as kit
-from bot.blocks import Blocks, Message, folded
 from controlplane.models import Backup, Request
 from migrabot import messages
+from slackui import blocks as kit
+from slackui.blocks import Blocks, Message, folded
 
 
 def section(text: str) -> dict[str, Any]:
@@ -84,7 +84,8 @@ def _apps(environment: str, result: dict[str, Any], where: str) -> tuple[str, Bl
     fold = kit.fold(lines, pending)
     shown = kit.sections(lines[i] for i in fold.shown)
     if fold.folded:
-        shown.append(kit.context(messages.folded(fold.hidden, "app", fold.hidden_must, "not up to date", where), block_id=kit.FOLDED))
+        said = messages.folded(fold.hidden, "app", fold.hidden_must, "not up to date", where)
+        shown.append(kit.context(said, block_id=kit.FOLDED))
     return summary, shown
 
 
@@ -158,7 +159,8 @@ def _steps_blocks(steps: list[dict[str, Any]], lines: list[str], where: str) -> 
     fold = kit.fold(lines, dangerous)
     shown = kit.sections(kit.in_order(lines, fold.shown))
     if fold.folded:
-        shown.append(kit.context(messages.folded(fold.hidden, "step", fold.hidden_must, "dangerous", where), block_id=kit.FOLDED))
+        said = messages.folded(fold.hidden, "step", fold.hidden_must, "dangerous", where)
+        shown.append(kit.context(said, block_id=kit.FOLDED))
     return shown
 
 
@@ -218,7 +220,11 @@ def _plan_blocks(request: Request) -> Blocks:
     promoted = plan.get("promoted_from")
     if promoted:
         blocks.append(
-            context(messages.promoted(promoted["environment"], promoted["request"], datetime.fromisoformat(promoted["finished_at"])))
+            context(
+                messages.promoted(
+                    promoted["environment"], promoted["request"], datetime.fromisoformat(promoted["finished_at"])
+                )
+            )
         )
     tables = plan.get("tables") or []
     if tables:
@@ -282,7 +288,9 @@ def plan_decided(request: Request, person: str, moment: datetime, state: str | N
 
 def backup_recorded(backup: Backup) -> Message:
     return note(
-        messages.backup_line(backup.pk, backup.size, backup.sha256, backup.duration_seconds, backup.tool, backup.verification)
+        messages.backup_line(
+            backup.pk, backup.size, backup.sha256, backup.duration_seconds, backup.tool, backup.verification
+        )
     )
 
 

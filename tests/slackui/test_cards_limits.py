@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
-from bot import cards
 from controlplane.models import Backup, Request
+from slackui import cards
 
 TEXT, BLOCKS, MESSAGE_TEXT = 3000, 50, 40_000
 FOLD = re.compile(r"^… and (\d+) more (step|app)s?(?:, (\d+) of them (?:dangerous|not up to date))? — (.+)\.$")
@@ -56,7 +56,9 @@ def fold_line(blocks: cards.Blocks) -> re.Match[str] | None:
     return FOLD.match(lines[0]) if lines else None
 
 
-def operation(*, destroys: bool = False, noop: bool = False, irreversible: bool = False, tables: list[str] | None = None) -> dict[str, Any]:
+def operation(
+    *, destroys: bool = False, noop: bool = False, irreversible: bool = False, tables: list[str] | None = None
+) -> dict[str, Any]:
     return {
         "type": "RemoveField",
         "description": "Remove field legacy from thing",
@@ -68,7 +70,12 @@ def operation(*, destroys: bool = False, noop: bool = False, irreversible: bool 
 
 
 def step(number: int, *, app: str = "shop", backwards: bool = True, **flags: Any) -> dict[str, Any]:
-    return {"app": app, "name": f"{number:04d}_change_{number}", "backwards": backwards, "operations": [operation(**flags)]}
+    return {
+        "app": app,
+        "name": f"{number:04d}_change_{number}",
+        "backwards": backwards,
+        "operations": [operation(**flags)],
+    }
 
 
 def request(steps: list[dict[str, Any]], tables: list[dict[str, Any]] | None = None, **plan: Any) -> Request:
@@ -95,7 +102,12 @@ def state(apps: list[tuple[str, int, int]]) -> dict[str, Any]:
     """A showmigrations document: (app, applied, total) per app."""
     return {
         "apps": [
-            {"app": app, "migrations": [{"name": f"{i:04d}_m", "state": "applied" if i < done else "unapplied"} for i in range(total)]}
+            {
+                "app": app,
+                "migrations": [
+                    {"name": f"{i:04d}_m", "state": "applied" if i < done else "unapplied"} for i in range(total)
+                ],
+            }
             for app, done, total in apps
         ]
     }
@@ -215,13 +227,22 @@ def test_one_line_longer_than_a_section_is_cut_visibly() -> None:
 
 def test_a_short_plan_is_shown_whole_in_the_lines_the_e2e_tests_read() -> None:
     steps = [
-        {"app": "media", "name": "0004_banner", "backwards": True, "operations": [operation(destroys=True, tables=["media_banner"])]},
+        {
+            "app": "media",
+            "name": "0004_banner",
+            "backwards": True,
+            "operations": [operation(destroys=True, tables=["media_banner"])],
+        },
         {"app": "marketplace", "name": "0006_alter_listing_title", "backwards": True, "operations": [operation()]},
     ]
     message = cards.plan_for_approval(request(steps, [{"table": "media_banner", "exists": True, "rows": 3}]), None)
     within_limits(message)
     shown = sections_text(message[1])
-    assert "↩️ unapply `media.0004_banner` — 🔥 destroys data in `media_banner`\n↩️ unapply `marketplace.0006_alter_listing_title`" in shown
+    assert (
+        "↩️ unapply `media.0004_banner` — 🔥 destroys data in `media_banner`\n"
+        "↩️ unapply `marketplace.0006_alter_listing_title`"
+        in shown
+    )
     assert not cards.folded(message) and "`media_banner` (3 rows)" in str(message[1])
 
 
@@ -233,7 +254,10 @@ names = st.text(alphabet="abcdefghij_0123456789", min_size=1, max_size=60)
 def flags(rare: bool) -> st.SearchStrategy[dict[str, Any]]:
     # Plans with a few dangerous steps among many, and plans with more than a message shows.
     risk = st.sampled_from([False] * 9 + [True]) if rare else st.booleans()
-    return st.fixed_dictionaries({"destroys": risk, "noop": risk, "irreversible": risk, "tables": st.lists(names, max_size=6)})
+    return st.fixed_dictionaries(
+        {"destroys": risk, "noop": risk, "irreversible": risk, "tables": st.lists(names, max_size=6)}
+    )
+
 
 def sizes(element: st.SearchStrategy[Any], short: int, long: int) -> st.SearchStrategy[list[Any]]:
     # Hypothesis favours short lists: draw long ones as often, which is where folding happens.
@@ -243,7 +267,9 @@ def sizes(element: st.SearchStrategy[Any], short: int, long: int) -> st.SearchSt
 plans = st.one_of([sizes(st.tuples(st.booleans(), flags(rare)), 30, 400) for rare in (True, False)]).map(
     lambda drawn: [step(i, backwards=back, **f) | {"name": f"{i:04d}_{i}"} for i, (back, f) in enumerate(drawn)]
 )
-relaxed = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+relaxed = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
 def dangerous(s: dict[str, Any]) -> bool:
@@ -265,7 +291,9 @@ def assert_every_step_accounted(blocks: cards.Blocks, steps: list[dict[str, Any]
 
 @relaxed
 @given(plans, st.lists(st.text(min_size=1, max_size=4000), max_size=14))
-def test_any_plan_for_approval_is_within_limits_and_hides_no_danger(steps: list[dict[str, Any]], findings: list[str]) -> None:
+def test_any_plan_for_approval_is_within_limits_and_hides_no_danger(
+    steps: list[dict[str, Any]], findings: list[str]
+) -> None:
     plan = request(steps, warnings=findings)
     message = cards.plan_for_approval(plan, None)
     within_limits(message)

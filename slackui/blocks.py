@@ -151,7 +151,8 @@ def message(text: str, blocks: Blocks, *, keep_last: int = 0) -> Message:
         tail = blocks[len(blocks) - keep_last :] if keep_last else []
         head = blocks[: BLOCKS - 1 - len(tail)]
         marked = any(block.get("block_id") == FOLDED for block in [*head, *tail])
-        note = context(messages.blocks_left_out(len(blocks) - len(head) - len(tail)), block_id=None if marked else FOLDED)
+        left_out = len(blocks) - len(head) - len(tail)
+        note = context(messages.blocks_left_out(left_out), block_id=None if marked else FOLDED)
         blocks = [*head, note, *tail]
     return cut(text if text.strip() else "…", MESSAGE_TEXT), blocks or [section(text)]
 
