@@ -11,6 +11,7 @@ instead of pinging everyone, wherever the reason is echoed.
 
 from __future__ import annotations
 
+import difflib
 import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -50,6 +51,9 @@ def too_long(limit: int) -> str:
 
 
 def unknown_verb(word: str, verbs: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word.lower(), verbs, n=1, cutoff=0.7)
+    if close:
+        return f"Unknown command `{_typed(word)}`. Did you mean `{close[0]}`? (`help` lists every command.)"
     return f"Unknown command `{_typed(word)}`. Valid commands: {_choices(verbs)}."
 
 
@@ -156,13 +160,26 @@ def help_text(command: str, usages: Iterable[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def environments_text(rows: Iterable[tuple[str, str, bool, str]]) -> str:
+def environments_text(rows: Iterable[tuple[str, str, bool, str]], details: Sequence[str] = ()) -> str:
+    """One line an environment; ``details`` (the same order) adds who approves and its lock."""
     lines = ["*Environments*"]
-    for name, description, production, readers in rows:
+    for index, (name, description, production, readers) in enumerate(rows):
         badge = " · production" if production else ""
         text = f" — {description}" if description else ""
-        lines.append(f"• `{name}`{badge}{text} (read: {readers})")
+        more = f" · {details[index]}" if index < len(details) and details[index] else ""
+        lines.append(f"• `{name}`{badge}{text} (read: {readers}){more}")
     return "\n".join(lines)
+
+
+def environment_details(approvers: Sequence[str], approvals: int, lock: tuple[str, str, datetime] | None) -> str:
+    """Who approves its writes, how many must, and whether it is locked (by whom, since when, why)."""
+    approve = f"approve: {', '.join(approvers) or 'nobody'} ({approvals} needed)"
+    if lock is None:
+        return approve
+    holder, reason, since = lock
+    kind, _, name = holder.partition(":")
+    who = f"<@{name}>" if kind == "user" else f"request #{name}"
+    return f"{approve} · 🔒 locked by {who} since {_when(since)}: {escaped(reason)}"
 
 
 def received(request_id: int, command_text: str) -> str:

@@ -16,6 +16,7 @@ from bot.refusals import audit_refusal
 from bot.resolve import resolve
 from controlplane import selectors, services
 from controlplane.errors import Refusal
+from controlplane.locks import lock_current
 from controlplane.policy import authorize
 from migrabot import messages
 from migrabot.config import Config
@@ -44,6 +45,8 @@ def register(app: App, *, config: Config, directory: Directory, followup: Follow
                     verb=command.verb.name,
                     audience=command.verb.audience.value,
                 )
+            if command.verb.kind is Kind.WRITE and command.env is not None:
+                _refuse_if_locked(command.env)
             if command.verb.kind is Kind.INFO:
                 ack(_about(command, config))
             elif command.verb.kind is Kind.CONTROL:
@@ -79,6 +82,14 @@ def _queue(command: Command, body: dict[str, Any], followup: FollowUp) -> str:
     return messages.received(request.pk, request.command_text)
 
 
+def _refuse_if_locked(environment: str) -> None:
+    """A write on an environment someone locked with ``lock`` is refused when it is asked for:
+    nothing is planned, nobody is asked to approve (a run's own lock is waited out at run time)."""
+    lock = lock_current(environment=environment)
+    if lock is not None and lock.holder.startswith("user:"):
+        raise Refusal(messages.locked(environment, lock.holder, lock.reason, lock.acquired_at))
+
+
 def _slack_url(url: str) -> str:
     """The command's response_url, kept only if it can be one (an https URL; http on loopback)."""
     return url if url.startswith(("https://", "http://127.0.0.1:", "http://localhost:")) and len(url) <= 500 else ""
@@ -106,8 +117,11 @@ def _control(
 def _about(command: Command, config: Config) -> str:
     """The verbs the bot answers from its configuration."""
     if command.verb.name == "envs":
-        return messages.environments_text(
-            (env.name, env.description, env.production, ", ".join(env.policy.readers) or "nobody")
-            for env in config.environments.values()
-        )
+        rows, details = [], []
+        for env in config.environments.values():
+            lock = lock_current(environment=env.name)
+            held = (lock.holder, lock.reason, lock.acquired_at) if lock else None
+            rows.append((env.name, env.description, env.production, ", ".join(env.policy.readers) or "nobody"))
+            details.append(messages.environment_details(env.policy.approvers, env.policy.approvals, held))
+        return messages.environments_text(rows, details)
     return messages.help_text(config.slash_command, ((verb.usage, verb.summary) for verb in VERBS.values()))

@@ -51,9 +51,11 @@ def test_parses_ids_and_reasons(text: str, number: int | None, reason: str | Non
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        ("rollbak dev", "Unknown command `rollbak`. Did you mean `rollback`? (`help` lists every command.)"),
+        ("rolback dev", "Unknown command `rolback`. Did you mean `rollback`?"),
         (
-            "rollbak dev",
-            "Unknown command `rollbak`. Valid commands: `help`, `envs`, `showmigrations`, `plan`, `check`, "
+            "frobnicate dev",
+            "Unknown command `frobnicate`. Valid commands: `help`, `envs`, `showmigrations`, `plan`, `check`, "
             "`migrate`, `rollback`,",
         ),
         ("rollback dev accounts", "Missing <migration>. Usage: `rollback <env> <app> <migration>`"),

@@ -96,11 +96,26 @@ def test_a_changed_plan_is_refused_at_run_time(stack: Stack) -> None:
     assert not Backup.objects.filter(request=asked.request).exists()
 
 
-def test_a_held_lock_blocks_the_run_and_names_the_holder(stack: Stack) -> None:
+def test_a_locked_environment_refuses_a_write_when_it_is_asked_for(stack: Stack) -> None:
+    """Nothing is planned and nobody is asked to approve: the refusal names who, why and since when."""
     fully_migrated(stack, "lite")
     locked = stack.chat.say("lock lite release freeze", user="U0CAROL")
     assert "`lite` is locked" in locked.ack
+    try:
+        asked = stack.chat.say("rollback lite media 0003", user="U0ALICE")
+        assert asked.request is None, "a request was recorded on a locked environment"
+        assert "`lite` is locked by <@U0CAROL> since " in asked.ack and "release freeze" in asked.ack
+        assert "Nothing was run" in asked.ack
+        assert stack.chat.say("showmigrations lite media", user="U0ALICE").request is not None  # reads go on
+    finally:
+        assert "`lite` is unlocked." in stack.chat.say("unlock lite", user="U0ALICE").ack
+
+
+def test_a_lock_taken_after_the_plan_blocks_the_run_and_names_the_holder(stack: Stack) -> None:
+    fully_migrated(stack, "lite")
     asked = stack.chat.say("rollback lite media 0003", user="U0ALICE")
+    assert asked.request is not None and asked.request.state == "awaiting_approval"
+    stack.chat.say("lock lite release freeze", user="U0CAROL")
     blocked = stack.chat.click("approve", user="U0BOB", request=asked.request)
     assert blocked.request.state == "refused"
     assert "locked by @carol" in blocked.thread and "release freeze" in blocked.thread
@@ -200,3 +215,16 @@ def test_a_channel_the_bot_cannot_post_in_ends_the_request_and_tells_the_request
     assert Request.objects.get(pk=request.pk).state == "refused"
     assert not Backup.objects.filter(request=request).exists()
     assert not AuditEvent.objects.filter(request=request, action="request.running").exists()
+
+
+def test_envs_shows_who_approves_and_the_lock(stack: Stack) -> None:
+    stack.chat.say("lock lite release freeze", user="U0CAROL")
+    try:
+        listed = stack.chat.say("envs", user="U0ALICE").ack
+        lite = next(line for line in listed.splitlines() if line.startswith("• `lite`"))
+        assert "approve: U0BOB, U0CAROL (1 needed)" in lite
+        assert "🔒 locked by <@U0CAROL> since " in lite and "release freeze" in lite
+        pg = next(line for line in listed.splitlines() if line.startswith("• `pg`"))
+        assert "locked" not in pg
+    finally:
+        stack.chat.say("unlock lite", user="U0ALICE")
