@@ -10,10 +10,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+from django.utils import timezone
 from services import free_port
 
+from controlplane import services
+from controlplane.models import Request, State
 from slacklocal import SignedSender
 
 BOT_TOKEN = "xoxb-bot-process-test"
@@ -90,3 +95,26 @@ def bot_process(
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
         process.wait(30)
+
+
+def awaiting_approval(**fields: Any) -> Request:
+    """A rollback on ``grp`` awaiting approval, as the planning step leaves it (``fields`` override)."""
+    request, _ = services.request_create(
+        verb="rollback", environment="grp", args=["media", "0003"], requester="U0ALICE", channel=CHANNEL,
+        trigger_id=None,
+    )
+    services.request_transition(
+        request_id=request.pk, from_states=[State.RECEIVED], to=State.PLANNING, actor="test", action="request.planning"
+    )
+    expires = timezone.now() + timedelta(hours=1)
+    plan = {"plan": {"steps": []}, "plan_digest": "d" * 64, "approvals_required": 1, "expires_at": expires}
+    moved = services.request_transition(
+        request_id=request.pk,
+        from_states=[State.PLANNING],
+        to=State.AWAITING_APPROVAL,
+        actor="test",
+        action="request.awaiting_approval",
+        fields=plan | fields,
+    )
+    assert moved is not None
+    return moved

@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bot_process import BOT_TOKEN, CHANNEL, bot_process
+from bot_process import BOT_TOKEN, CHANNEL, awaiting_approval, bot_process
 from django.utils import timezone
 from services import RedisServer
 
@@ -65,25 +65,7 @@ def test_two_bots_post_every_message_once_and_killing_one_loses_nothing(
         assert cards[CHANNEL] == 10  # one card a request, not one per bot
 
         # A sweep due in both bots acts once: one expiry, one note in the thread.
-        due, _ = services.request_create(
-            verb="rollback",
-            environment="grp",
-            args=["media", "0003"],
-            requester="U0ALICE",
-            channel=CHANNEL,
-            trigger_id=None,
-        )
-        services.request_transition(
-            request_id=due.pk, from_states=[State.RECEIVED], to=State.PLANNING, actor="test", action="request.planning"
-        )
-        services.request_transition(
-            request_id=due.pk,
-            from_states=[State.PLANNING],
-            to=State.AWAITING_APPROVAL,
-            actor="test",
-            action="request.awaiting_approval",
-            fields={"expires_at": timezone.now(), "plan": {"steps": []}},
-        )
+        due = awaiting_approval(expires_at=timezone.now())
         deadline = time.monotonic() + 30
         while Request.objects.get(pk=due.pk).state != State.EXPIRED:
             assert time.monotonic() < deadline, "no bot expired the request"

@@ -12,15 +12,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from bot_process import BOT_TOKEN, CHANNEL, SECRET, bot_process
-from django.utils import timezone
+from bot_process import BOT_TOKEN, CHANNEL, SECRET, awaiting_approval, bot_process
 from services import RedisServer, free_port
 
-from controlplane import services
 from controlplane.models import Approval, AuditEvent, Request, State
 from slacklocal import SignedSender, SlackWebAPI
 
@@ -29,38 +26,6 @@ TIMING = {
     "MIGRABOT_GROUP_REFRESH_SECONDS": str(REFRESH_SECONDS),
     "MIGRABOT_GROUP_MAX_AGE_SECONDS": str(MAX_AGE_SECONDS),
 }
-
-
-def awaiting_approval() -> Request:
-    request, _ = services.request_create(
-        verb="rollback",
-        environment="grp",
-        args=["media", "0003"],
-        requester="U0ALICE",
-        channel=CHANNEL,
-        trigger_id=None,
-    )
-    plan_ts = f"{time.time():.6f}"
-    services.request_transition(
-        request_id=request.pk, from_states=[State.RECEIVED], to=State.PLANNING, actor="test", action="request.planning"
-    )
-    moved = services.request_transition(
-        request_id=request.pk,
-        from_states=[State.PLANNING],
-        to=State.AWAITING_APPROVAL,
-        actor="test",
-        action="request.awaiting_approval",
-        fields={
-            "plan": {"steps": []},
-            "plan_digest": "d" * 64,
-            "plan_ts": plan_ts,
-            "approvals_required": 1,
-            "expires_at": timezone.now() + timedelta(hours=1),
-            "thread_ts": plan_ts,
-        },
-    )
-    assert moved is not None
-    return moved
 
 
 def click(url: str, request: Request, user: str) -> str:
@@ -89,7 +54,8 @@ def test_a_removed_approver_is_refused_and_stale_groups_grant_nothing(
         bot_process(tmp_path, api.base_url, redis_server.url, TIMING) as bot,
     ):
         url = bot.url
-        request = awaiting_approval()
+        plan_ts = f"{time.time():.6f}"
+        request = awaiting_approval(plan_ts=plan_ts, thread_ts=plan_ts)
         api.methods.usergroups["S0APPROVERS"] = ["U0DAVE"]  # Bob leaves the approvers' group
         time.sleep(REFRESH_SECONDS * 4)
         assert "may not approve" in click(url, request, "U0BOB")
