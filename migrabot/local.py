@@ -95,7 +95,7 @@ def local_stack(folder: Path, config: Config) -> Iterator[LocalStack]:
 def _embedded_defaults(folder: Path, config: Config) -> None:
     os.environ.setdefault("MIGRABOT_HOME", str(folder))
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{folder / 'controlplane.sqlite3'}")
-    os.environ.setdefault("MIGRABOT_BROKER_URL", "memory://")
+    os.environ.setdefault("MIGRABOT_BROKER_URL", "memory://localhost/")  # a host: kombu warns without one
     os.environ.setdefault("MIGRABOT_LOG_LEVEL", "WARNING")
     for environment in config.environments.values():
         for source in environment.env.values():
