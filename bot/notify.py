@@ -135,7 +135,6 @@ class Notifier:
                 continue
             if self._show(request, post):
                 shown += 1
-                post.ts = post.ts or "shown"
                 request.refresh_from_db()
             elif not post.ts:
                 break
@@ -166,6 +165,7 @@ class Notifier:
             self._failed(request, post, repr(error)[:200], None)
             return False
         self._record_shown(request, post, ts, seen)
+        post.ts = ts or post.ts  # what later posts of this pass check their reading order against
         return True
 
     def _record_shown(self, request: Request, post: Post, ts: str, seen: int) -> None:
@@ -254,12 +254,3 @@ class Notifier:
     def announce(self, *, channel: str, text: str) -> None:
         self.client.chat_postMessage(channel=channel, text=text)
 
-
-def wait_until_shown(request_id: int, timeout: float = 10) -> bool:
-    """For tests and local mode: until every post of the request is shown."""
-    deadline = time.monotonic() + timeout
-    while Post.objects.filter(request_id=request_id, pending=True).exists():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True

@@ -7,6 +7,7 @@ apart by id, never by assuming an empty control plane.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -133,6 +134,13 @@ class Stack:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the worker never logged {text!r}")
             time.sleep(0.05)
+
+
+def approve_without_waiting(stack: Stack, request: Request, user: str = "U0BOB") -> None:
+    """Click Approve on ``request``'s plan as ``user`` and return at once (the run goes on)."""
+    request.refresh_from_db()
+    value = json.dumps({"request": request.pk, "digest": request.plan_digest})
+    assert stack.sender.click("approve", value, user, stack.chat.channel, request.plan_ts).status == 200
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 60) -> None:

@@ -3,7 +3,6 @@ delivering a request twice, two rollbacks at once. Nothing is lost and nothing r
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from django.utils import timezone
-from e2e_stack import EXAMPLE_PROJECT, Stack, manage, running_stack, tally_runs, wait_until
+from e2e_stack import EXAMPLE_PROJECT, Stack, approve_without_waiting, manage, running_stack, tally_runs, wait_until
 from fault_report import FaultReport
 from freezegun import freeze_time
 from services import RedisServer
@@ -97,12 +96,6 @@ def stack(
             tally_runs(before, module_fault_report)
     finally:
         del os.environ["MIGRABOT_VISIBILITY_TIMEOUT_SECONDS"]
-
-
-def approve_without_waiting(stack: Stack, request: Request, user: str = "U0BOB") -> None:
-    request.refresh_from_db()
-    value = json.dumps({"request": request.pk, "digest": request.plan_digest})
-    assert stack.sender.click("approve", value, user, stack.chat.channel, request.plan_ts).status == 200
 
 
 def thread_so_far(stack: Stack, request_id: int) -> str:

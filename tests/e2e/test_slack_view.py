@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_stack import Stack, manage, running_stack
+from e2e_stack import Stack, approve_without_waiting, manage, running_stack
 from services import RedisServer
 
 from controlplane.models import AuditEvent, Request, State
@@ -83,12 +83,6 @@ def roll_back_everything(stack: Stack) -> Request:
     return asked.request
 
 
-def approve(stack: Stack, request: Request) -> None:
-    value = f'{{"request": {request.pk}, "digest": "{Request.objects.get(pk=request.pk).plan_digest}"}}'
-    plan_ts = Request.objects.get(pk=request.pk).plan_ts
-    assert stack.sender.click("approve", value, "U0BOB", stack.chat.channel, plan_ts).status == 200
-
-
 def migrate_back(stack: Stack) -> None:
     manage(stack, "big", "migrate", "--noinput")
 
@@ -128,7 +122,7 @@ def test_a_rate_limited_300_step_rollback_runs_whole_and_the_thread_tells_it_all
     since = len(stack.api.calls)
     stack.api.set_rate_limits({"chat.update": Limit(1, per=5, burst=1)})  # about half the updates: 429
     try:
-        approve(stack, request)
+        approve_without_waiting(stack, request)
         done = stack.chat.settle(request.pk)
     finally:
         stack.api.set_rate_limits(False)
@@ -148,7 +142,7 @@ def test_a_rate_limited_300_step_rollback_runs_whole_and_the_thread_tells_it_all
 
 def test_slack_down_for_a_minute_mid_run_touches_nothing_and_the_thread_catches_up(stack: Stack) -> None:
     request = roll_back_everything(stack)
-    approve(stack, request)
+    approve_without_waiting(stack, request)
     deadline = time.monotonic() + 60
     while Request.objects.get(pk=request.pk).state != State.RUNNING and time.monotonic() < deadline:
         time.sleep(0.05)
