@@ -6,6 +6,7 @@ RUN apt-get update \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY migrabot ./migrabot
+COPY migrabot_probe ./migrabot_probe
 COPY bot ./bot
 COPY workers ./workers
 COPY controlplane ./controlplane

@@ -4,7 +4,7 @@ A worker that is SIGKILLed (out of memory, a deploy) runs no ``finally``: its ``
 or ``pg_dump`` would go on, reparented, after the sweep marked the run interrupted and released
 the environment lock, and could commit a restore nobody watches. So every child is started with a
 parent-death signal, ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, set in the child between fork and exec
-(it survives the exec). The probe also sets it itself (``probe.die_with_worker``).
+(it survives the exec). The probe also sets it itself (``migrabot_probe.main.die_with_worker``).
 
 Linux fires that signal when the *thread* that forked the child exits, not the whole process. That
 is fine here: the thread that starts a child always waits for it (Celery's pool threads, too, live

@@ -1,6 +1,6 @@
 """Render the probe's JSON as the exact text `manage.py` prints (uncoloured).
 
-These are the inverse of workers/probe.py: golden tests compare their output
+These are the inverse of the probe (migrabot_probe): golden tests compare their output
 with the real CLI byte for byte, and the product uses them to show users "the
 same text as manage.py". Strings follow Django 5.2's showmigrations.py and
 migrate.py.

@@ -1,36 +1,32 @@
 """Running the probe against a target project: its own interpreter, settings and environment.
 
-Arguments go to the subprocess as a list (never through a shell) and have already been checked by
-the grammar. The child gets a minimal environment: the worker's own secrets (Slack token, broker
+Arguments go to the probe as a list (never through a shell) and have already been checked by
+the grammar. The probe gets a minimal environment: the worker's own secrets (Slack token, broker
 URL) are not the target's business, and the target's are redacted from anything we report.
 
-The probe prints JSON documents one per line (``migrate`` one per event, as it happens, the others
-just their result); exit codes say how it ended: 0 done, 3 refused, 4 a migration failed.
+Reads go to the environment's warm session (``workers.session``); ``migrate`` runs in a process
+of its own that prints one JSON event per migration as it happens and ends with an exit code
+that says how (``migrabot_probe.protocol``).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import IO, Any
 
 from controlplane.errors import MigrabotError, Refusal
 from migrabot import messages
 from migrabot.config import Environment
 from migrabot.redact import redact
+from migrabot_probe import protocol
 from workers import children
+from workers.session import SESSIONS, SessionError
 
-PROBE = Path(__file__).with_name("probe.py")
-PROBE_REFUSED = 3
-PROBE_MIGRATION_FAILED = 4
-PROBE_STOPPED = 5
-PROBE_STOP_SIGNAL = signal.SIGUSR1  # "start no further migration" (probe.py STOP_SIGNAL)
 PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 
 
@@ -74,14 +70,29 @@ class Target:
         )
 
     def probe(self, command: str, *args: str) -> dict[str, Any]:
-        """Run ``probe.py command args…`` in the target and return its (last) document."""
-        documents = list(self.stream(command, *args))
-        if not documents:
-            raise TargetError("the probe printed no result")
-        return documents[-1]
+        """A read (``protocol.READS``), answered by the environment's warm session."""
+        if command not in protocol.READS:
+            raise ValueError(f"`{command}` is not a read: it runs through Target.stream")
+        environment = self.environment
+        try:
+            answer = SESSIONS.call(
+                environment.name, environment.python, str(environment.project), self.environ(),
+                command, list(args), self.timeout_seconds,
+            )
+        except SessionError as error:
+            detail = f":\n{error.detail}" if error.detail else ""
+            raise TargetError(redact(f"`{command}` in `{environment.name}`: {error}{detail}", self.secrets)) from None
+        if "refusal" in answer:
+            # The target's words, not our markup: shown as text wherever a refusal is echoed.
+            raise Refusal(messages.escaped(redact(answer["refusal"], self.secrets)))
+        if "result" not in answer:
+            failure = f"`{command}` failed in `{environment.name}`: {answer.get('error')}"
+            raise TargetError(redact(failure, self.secrets))
+        return answer["result"]
 
     def stream(self, command: str, *args: str, stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:
-        """Run ``probe.py command args…``, yielding each JSON line as it arrives.
+        """Run the probe's ``command args…`` in a process of its own, yielding each JSON line as it
+        arrives.
 
         Raises ``Refusal`` (exit 3), ``MigrationFailed`` (exit 4, after yielding the events
         before it), ``RunStopped`` (exit 5: ``stop`` was set, and the probe began no migration
@@ -115,7 +126,7 @@ class Target:
 
     def _start(self, command: str, args: tuple[str, ...], stderr: IO[str]) -> subprocess.Popen[str]:
         return children.popen(
-            [self.environment.python, str(PROBE), command, *args],
+            protocol.command_line(self.environment.python, command, *args),
             cwd=self.environment.project,
             env=self.environ(),
             stdout=subprocess.PIPE,
@@ -130,13 +141,13 @@ class Target:
             raise TargetError(
                 f"`{command}` took longer than {self.timeout_seconds:g} s in `{self.environment.name}` and was stopped"
             )
-        if returncode == PROBE_REFUSED and "refusal" in verdict:
+        if returncode == protocol.REFUSED_EXIT and "refusal" in verdict:
             # The target's words, not our markup: shown as text wherever a refusal is echoed.
             raise Refusal(messages.escaped(redact(verdict["refusal"], self.secrets)))
-        if returncode == PROBE_MIGRATION_FAILED and "failed" in verdict:
+        if returncode == protocol.FAILED_EXIT and "failed" in verdict:
             failed = verdict["failed"]
             raise MigrationFailed(failed["app"], failed["name"], redact(failed["error"], self.secrets))
-        if returncode == PROBE_STOPPED and "stopped" in verdict:
+        if returncode == protocol.STOPPED_EXIT and "stopped" in verdict:
             stopped = verdict["stopped"]
             raise RunStopped(stopped["app"], stopped["name"], stopped["done"])
         if returncode != 0:
@@ -164,7 +175,7 @@ def _pass_stop(stop: threading.Event, ended: threading.Event, process: subproces
     while not ended.is_set():
         if stop.wait(0.2):
             if process.poll() is None:
-                process.send_signal(PROBE_STOP_SIGNAL)
+                process.send_signal(protocol.STOP_SIGNAL)
             return
 
 

@@ -201,12 +201,14 @@ def test_the_probe_refuses_code_other_than_the_approved_right_before_it_runs(sta
         + "0" * 64
         + '"]], "sql_sha256": ""}'
     )
+    from migrabot_probe.protocol import BOOTSTRAP
     from workers.target import Target
 
     process = subprocess.run(
         [
             sys.executable,
-            str(Path(__file__).resolve().parents[2] / "workers/probe.py"),
+            "-c",
+            BOOTSTRAP,
             "migrate",
             "--expect",
             str(expected),

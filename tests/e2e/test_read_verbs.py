@@ -53,7 +53,9 @@ def test_irreversible_step_is_flagged_in_the_plan(stack: Stack) -> None:
     assert "↩️ unapply `marketplace.0005_backfill_order_totals` (1 operation) ⚠️ *irreversible*" in exchange.thread
 
 
-def test_card_moves_from_queued_to_running_to_done(stack: Stack) -> None:
+def test_card_moves_from_queued_to_done(stack: Stack) -> None:
+    """A warm read answers in milliseconds: "running" is shown only if it lasted long enough for
+    the notifier to post it (it keeps to one update per card every MIGRABOT_MIN_UPDATE_SECONDS)."""
     exchange = stack.chat.say("showmigrations lite accounts", user="U0ALICE")
     assert exchange.request is not None
 
@@ -64,7 +66,7 @@ def test_card_moves_from_queued_to_running_to_done(stack: Stack) -> None:
         and call.params.get("ts", call.answer.get("ts")) == exchange.request.thread_ts
     ]
     states = [text.split(" — ")[1].split(" ·")[0] for text in card_texts]
-    assert states == ["⏳ queued", "🏃 running", "✅ done"]
+    assert states in (["⏳ queued", "🏃 running", "✅ done"], ["⏳ queued", "✅ done"])
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from migrabot_probe.protocol import BOOTSTRAP
 from workers.djangotext import plan_text, showmigrations_text
 
-PROBE = str(Path(__file__).resolve().parents[2] / "workers" / "probe.py")
+PROBE = ("-c", BOOTSTRAP)  # the probe, one-shot, as `python -c …` (protocol.command_line)
 REFUSED = 3
 SQUASHED = "0001_squashed_0002_image_alt_text"
 RENDER = {"showmigrations": showmigrations_text, "plan": plan_text}
@@ -104,7 +105,7 @@ def test_probe_renders_exactly_what_manage_py_prints(
         ok(manage(example_project, database_url, *command))
     probed, printed = {}, {}
     for argv in queries:
-        document = json.loads(ok(run_in_project(example_project, database_url, PROBE, *argv)).stdout)
+        document = json.loads(ok(run_in_project(example_project, database_url, *PROBE, *argv)).stdout)
         probed[argv] = RENDER[argv[0]](document)
         printed[argv] = ok(manage(example_project, database_url, *cli_argv(argv))).stdout
     assert probed == printed
@@ -114,7 +115,7 @@ def test_plan_data_marks_the_irreversible_step(
     example_project: Path, sqlite_url: str, manage: Callable, run_in_project: Callable
 ) -> None:
     ok(manage(example_project, sqlite_url, "migrate"))
-    plan = json.loads(ok(run_in_project(example_project, sqlite_url, PROBE, "plan", "marketplace", "0002")).stdout)
+    plan = json.loads(ok(run_in_project(example_project, sqlite_url, *PROBE, "plan", "marketplace", "0002")).stdout)
     steps = [(s["app"], s["name"], s["backwards"], [op["type"] for op in s["operations"]]) for s in plan["steps"]]
     assert steps == [
         ("media", "0004_banner", True, ["CreateModel"]),
@@ -171,7 +172,7 @@ def test_refusals_use_djangos_words(
 ) -> None:
     if change:
         change(example_project)
-    probed = run_in_project(example_project, sqlite_url, PROBE, *argv)
+    probed = run_in_project(example_project, sqlite_url, *PROBE, *argv)
     assert (probed.returncode, json.loads(probed.stdout)) == (REFUSED, {"refusal": message})
     printed = manage(example_project, sqlite_url, *cli_argv(argv))
     assert printed.returncode != 0
@@ -182,7 +183,7 @@ def test_app_without_migrations_lists_none(
     example_project: Path, sqlite_url: str, manage: Callable, run_in_project: Callable
 ) -> None:
     remove_media_migrations(example_project)
-    document = json.loads(ok(run_in_project(example_project, sqlite_url, PROBE, "showmigrations", "media")).stdout)
+    document = json.loads(ok(run_in_project(example_project, sqlite_url, *PROBE, "showmigrations", "media")).stdout)
     assert document["apps"] == [{"app": "media", "migrations": []}]
     assert "media" not in document["catalog"] and "accounts" in document["catalog"]  # what reads carry
     assert (
@@ -195,7 +196,7 @@ def test_catalog_lists_every_file_on_disk_without_a_database(
     example_project: Path, tmp_path: Path, run_in_project: Callable
 ) -> None:
     database = tmp_path / "never-created.sqlite3"
-    document = json.loads(ok(run_in_project(example_project, f"sqlite:///{database}", PROBE, "catalog")).stdout)
+    document = json.loads(ok(run_in_project(example_project, f"sqlite:///{database}", *PROBE, "catalog")).stdout)
     assert sorted(document["apps"]) == ["accounts", "auth", "contenttypes", "marketplace", "media"]
     for app in ("accounts", "marketplace", "media"):
         on_disk = sorted(p.stem for p in (example_project / app / "migrations").glob("0*.py"))
@@ -205,6 +206,6 @@ def test_catalog_lists_every_file_on_disk_without_a_database(
 
 
 def test_a_broken_target_is_an_error_not_a_refusal(example_project: Path, run_in_project: Callable) -> None:
-    probed = run_in_project(example_project, "postgresql://postgres@127.0.0.1:1/nowhere", PROBE, "showmigrations")
+    probed = run_in_project(example_project, "postgresql://postgres@127.0.0.1:1/nowhere", *PROBE, "showmigrations")
     assert probed.returncode not in (0, REFUSED)
     assert probed.stdout == "" and "Traceback" in probed.stderr

@@ -1,4 +1,4 @@
-"""`probe.py check` and the fingerprint ledger: the workflow's rules, on fixture migration sets in
+"""The probe's `check` and the fingerprint ledger: the workflow's rules, on fixture migration sets in
 private copies of the example project, on SQLite and PostgreSQL. Where Django itself has an
 opinion (`makemigrations --check`, `migrate`'s refusals) the probe must agree with it.
 """
@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 
 from controlplane.models import AuditEvent, MigrationFingerprint
+from migrabot_probe.protocol import BOOTSTRAP
 from workers import hygiene
 
-PROBE = str(Path(__file__).resolve().parents[2] / "workers" / "probe.py")
+PROBE = ("-c", BOOTSTRAP)  # the probe, one-shot, as `python -c …` (protocol.command_line)
 REFUSED = 3
 
 LEAF = '''from django.db import migrations
@@ -41,7 +42,7 @@ def migrated(example_project: Path, database_url: str, manage: Callable) -> tupl
 
 
 def check(project: Path, url: str, run_in_project: Callable) -> dict[str, Any]:
-    return json.loads(ok(run_in_project(project, url, PROBE, "check")).stdout)
+    return json.loads(ok(run_in_project(project, url, *PROBE, "check")).stdout)
 
 
 def findings(document: dict[str, Any]) -> dict[str, list[Any]]:
@@ -111,7 +112,7 @@ def test_conflicting_leaves_are_reported_where_migrate_refuses(
         "conflicts": [{"app": "marketplace", "names": names, "folder": "marketplace/migrations"}],
         "prefix_clashes": [{"app": "marketplace", "number": 7, "names": names, "folder": "marketplace/migrations"}],
     }
-    planned = run_in_project(project, url, PROBE, "plan")
+    planned = run_in_project(project, url, *PROBE, "plan")
     assert planned.returncode == REFUSED and "makemigrations --merge" in planned.stdout
 
 
@@ -175,7 +176,7 @@ def test_an_edited_applied_migration_is_caught_against_the_first_fingerprint(
 ) -> None:
     project, url = migrated
     name = env()
-    shown = json.loads(ok(run_in_project(project, url, PROBE, "showmigrations", "--fingerprints")).stdout)
+    shown = json.loads(ok(run_in_project(project, url, *PROBE, "showmigrations", "--fingerprints")).stdout)
     hygiene.record(name, shown, actor="test")  # what every read does: first seen
     recorded = MigrationFingerprint.objects.filter(environment=name)
     assert recorded.count() == len(shown["fingerprints"])

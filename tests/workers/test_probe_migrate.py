@@ -1,4 +1,4 @@
-"""`probe.py migrate` and `connection`, driven through `workers.target.Target` as the worker does:
+"""The probe's `migrate` and `connection`, driven through `workers.target.Target` as the worker does:
 the probe must leave a database exactly where `manage.py migrate` would, stream its progress as it
 happens, refuse an irreversible rollback before touching anything, and report a failing
 migration by name. Real SQLite and PostgreSQL databases, a private copy of the example project.
@@ -18,9 +18,10 @@ from services import create_database, database_name, drop_database
 
 from controlplane.errors import Refusal
 from migrabot.config import Environment
+from migrabot_probe.protocol import BOOTSTRAP
 from workers.target import MigrationFailed, Target
 
-PROBE = str(Path(__file__).resolve().parents[2] / "workers" / "probe.py")
+PROBE = ("-c", BOOTSTRAP)  # the probe, one-shot, as `python -c …` (protocol.command_line)
 URL_VARIABLE = "MIGRABOT_TEST_TARGET_DATABASE_URL"
 FAILED_EXIT = 4
 
@@ -193,7 +194,7 @@ def test_an_irreversible_rollback_is_refused_before_anything_runs(
     assert "IrreversibleError" in str(refused.value)
     assert (manage_ok("showmigrations", "--list"), sorted(shell_json(manage_ok, TABLES))) == before
     # Faking runs no operation, so the same rollback can be faked.
-    assert target.probe("migrate", "--fake", "marketplace", "0002")["result"]["unapplied"][-1] == (
+    assert list(target.stream("migrate", "--fake", "marketplace", "0002"))[-1]["result"]["unapplied"][-1] == (
         "marketplace.0003_order_open_index"
     )
 
@@ -218,7 +219,7 @@ def test_a_failing_migration_is_reported_by_name_after_the_events_before_it(
     listing = manage_ok("showmigrations", "marketplace")
     assert "[X] 0006_alter_listing_title" in listing and "[ ] 0007_broken" in listing
 
-    raw = run_in_project(example_project, database_url, PROBE, "migrate", "marketplace")
+    raw = run_in_project(example_project, database_url, *PROBE, "migrate", "marketplace")
     assert raw.returncode == FAILED_EXIT
     assert json.loads(raw.stdout.splitlines()[-1])["failed"]["name"] == "0007_broken"
 

@@ -1,4 +1,4 @@
-"""What `probe.py plan` tells an approver beyond `migrate --plan`: which steps destroy data,
+"""What the probe's `plan` tells an approver beyond `migrate --plan`: which steps destroy data,
 which reverses are no-ops, the tables each step touches with their current row counts, and the
 SQL — each step's byte for byte what `manage.py sqlmigrate [--backwards]` prints. Real Django
 CLI against real SQLite and PostgreSQL databases, on a private copy of the example project.
@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-PROBE = str(Path(__file__).resolve().parents[2] / "workers" / "probe.py")
+from migrabot_probe.protocol import BOOTSTRAP
+
+PROBE = ("-c", BOOTSTRAP)  # the probe, one-shot, as `python -c …` (protocol.command_line)
 SQUASHED = "0001_squashed_0002_image_alt_text"
 
 TABLES = "import json; from django.db import connection; print(json.dumps(connection.introspection.table_names()))"
@@ -58,7 +60,7 @@ def ok(completed: subprocess.CompletedProcess[str]) -> subprocess.CompletedProce
 
 @pytest.fixture
 def probe_plan(example_project: Path, database_url: str, run_in_project: Callable) -> Callable[..., dict[str, Any]]:
-    return lambda *args: json.loads(ok(run_in_project(example_project, database_url, PROBE, "plan", *args)).stdout)
+    return lambda *args: json.loads(ok(run_in_project(example_project, database_url, *PROBE, "plan", *args)).stdout)
 
 
 @pytest.fixture

@@ -25,7 +25,8 @@ from controlplane.locks import lock_acquire, lock_current
 from controlplane.models import Backup, Decision, Post, Request, State
 from migrabot import messages
 from migrabot.config import Config, Environment, load_config
-from workers import pipeline, probe
+from migrabot_probe import errors, plans
+from workers import pipeline
 from workers.plans import expectation, plan_digest, what_changed
 from workers.target import Target
 
@@ -234,10 +235,10 @@ def test_what_changed_names_the_file_else_the_steps_else_the_sql() -> None:
 def test_the_probe_runs_only_the_approved_code() -> None:
     approved = expectation(_plan())
 
-    probe.refuse_unapproved_code(approved, expectation(_plan()))
-    with pytest.raises(probe.Refusal, match=rf"`{CHANGED_FILE}` changed since the plan was approved"):
-        probe.refuse_unapproved_code(approved, expectation(_plan(step={"sha256": "b" * 64})))
-    with pytest.raises(probe.Refusal, match="migrations to run changed"):
-        probe.refuse_unapproved_code(approved, expectation(_plan(step={"backwards": False})))
-    with pytest.raises(probe.Refusal, match="SQL of the plan changed"):
-        probe.refuse_unapproved_code(approved, expectation(_plan(sql="ALTER TABLE other;")))
+    plans.refuse_unapproved_code(approved, expectation(_plan()))
+    with pytest.raises(errors.Refusal, match=rf"`{CHANGED_FILE}` changed since the plan was approved"):
+        plans.refuse_unapproved_code(approved, expectation(_plan(step={"sha256": "b" * 64})))
+    with pytest.raises(errors.Refusal, match="migrations to run changed"):
+        plans.refuse_unapproved_code(approved, expectation(_plan(step={"backwards": False})))
+    with pytest.raises(errors.Refusal, match="SQL of the plan changed"):
+        plans.refuse_unapproved_code(approved, expectation(_plan(sql="ALTER TABLE other;")))

@@ -1,0 +1,1 @@
+"""The migration probe: runs in the target project's own Python (stdlib + Django only)."""

@@ -1,0 +1,177 @@
+"""The probe's entry point: a one-shot command, or a warm session answering calls on stdin.
+
+Usage (cwd = the target project's folder with manage.py, DJANGO_SETTINGS_MODULE set; the worker
+starts it with ``protocol.command_line``):
+
+    showmigrations [--fingerprints] [app ...]
+    plan [--fake] [app [migration]]
+    migrate [--fake] [--expect FILE] [app [migration]]
+    connection | catalog | check
+    session
+
+It runs under the target project's own interpreter, which has the target's Django and settings
+but not migrabot, so it is standalone: stdlib + Django only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from typing import IO, Any
+
+from migrabot_probe import hygiene, loading, plans, protocol, reads, running, state  # noqa: F401 (all loaded now)
+from migrabot_probe.errors import MigrationFailed, Refusal, Stopped
+from migrabot_probe.files import relative
+from migrabot_probe.graphs import GRAPHS
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
+Emit = Callable[[dict[str, Any]], None]
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    if args.command == protocol.SESSION:
+        # A session only reads, and ends when its stdin closes (the worker's death closes it).
+        setup_django()
+        return serve(sys.stdin, private_stdout())
+    die_with_worker()
+    setup_django()
+    signal.signal(protocol.STOP_SIGNAL, lambda *_: running.STOP_REQUESTED.append(True))
+    emit = line_writer(sys.stdout)  # bound now: migrate redirects sys.stdout while it runs
+    try:
+        document, status = one_shot(args, emit), protocol.DONE_EXIT
+    except Refusal as refusal:
+        document, status = {"refusal": str(refusal)}, protocol.REFUSED_EXIT
+    except MigrationFailed as failure:
+        document, status = {"failed": failure.document}, protocol.FAILED_EXIT
+    except Stopped as stop:
+        document, status = {"stopped": stop.document}, protocol.STOPPED_EXIT
+    emit(document)
+    return status
+
+
+def one_shot(args: argparse.Namespace, emit: Emit) -> dict[str, Any]:
+    if args.command == protocol.MIGRATE:
+        expected = None
+        if args.expect:
+            with open(args.expect, encoding="utf-8") as approved:
+                expected = json.load(approved)
+        return running.migrate(args.app_label, args.migration_name, args.fake, emit, expected)
+    return reads.answer(args)
+
+
+# --- the warm session ----------------------------------------------------------------------
+
+
+def serve(calls: IO[str], answers: IO[str]) -> int:
+    """Answer each ``Call`` line with one ``Answer`` line until stdin closes (or the code the
+    session imported changed on disk: then it says ``stale`` and exits)."""
+    from django.db import connections
+
+    GRAPHS.refresh()
+    GRAPHS.disk()  # import every migration now, not during the first call
+    seen = loading.module_stats(exclude=GRAPHS.packages())
+    for line in calls:
+        call: protocol.Call = json.loads(line)
+        answer: protocol.Answer = {"id": call["id"]}
+        changed = loading.changed_module(seen)
+        if changed is not None:
+            answer["stale"] = f"{relative(changed)} changed since this session imported it"
+            write(answers, answer)
+            return 0
+        try:
+            answer["result"] = reads.answer(parse_args([call["command"], *call["args"]]))
+        except Refusal as refusal:
+            answer["refusal"] = str(refusal)
+        except Exception as error:
+            traceback.print_exc()
+            answer["error"] = f"{type(error).__name__}: {error}"
+        finally:
+            connections.close_all()  # no connection held between calls
+        for path, stat in loading.module_stats(exclude=GRAPHS.packages()).items():
+            seen.setdefault(path, stat)  # modules the call imported, as they were when it did
+        answer["memory_kib"] = resident_kib()
+        write(answers, answer)
+    return 0
+
+
+def write(stream: IO[str], document: Any) -> None:
+    stream.write(json.dumps(document) + "\n")
+    stream.flush()
+
+
+def private_stdout() -> IO[str]:
+    """The answers' own copy of stdout; fd 1 itself then goes to stderr, so nothing the target
+    prints (a settings module, a signal receiver, even C code) can corrupt an answer."""
+    answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return answers
+
+
+def resident_kib() -> int:
+    with contextlib.suppress(OSError, ValueError, IndexError), open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+# --- common ------------------------------------------------------------------------------------
+
+
+class UsageError(Exception):
+    """Arguments the probe does not take (the worker's grammar should never send them)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse would exit the process, session included
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = _Parser(prog="migrabot_probe")
+    commands = parser.add_subparsers(dest="command", required=True)
+    show = commands.add_parser("showmigrations")
+    show.add_argument("--fingerprints", action="store_true")
+    show.add_argument("app_labels", nargs="*")
+    for name in ("plan", protocol.MIGRATE):
+        planned = commands.add_parser(name)
+        planned.add_argument("--fake", action="store_true")
+        planned.add_argument("app_label", nargs="?")
+        planned.add_argument("migration_name", nargs="?")
+    # A JSON file of the approved code (code_under_approval's shape): run nothing else.
+    commands.choices[protocol.MIGRATE].add_argument("--expect", metavar="FILE")
+    for name in ("connection", "catalog", "check", protocol.SESSION):
+        commands.add_parser(name)
+    return parser.parse_args(argv)
+
+
+def setup_django() -> None:
+    # Same as manage.py: the project folder must be importable, first.
+    sys.path.insert(0, os.getcwd())
+    import django
+
+    django.setup()
+
+
+def line_writer(stream: IO[str]) -> Emit:
+    """One JSON document per line, flushed at once so the worker sees it live."""
+    return lambda document: write(stream, document)
+
+
+def die_with_worker() -> None:
+    """If the worker that started us dies (SIGKILL, OOM), die too, as a killed container would,
+    rather than go on migrating with nobody watching. Linux only; elsewhere a no-op."""
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the worker died before the request took effect
+            os._exit(1)

@@ -1,0 +1,100 @@
+"""The probe's protocol, in one place: its commands, exit codes, stop signal and documents.
+
+Imported by the probe (which runs in the *target's* Python: stdlib only here) and by the worker
+(``workers.target``), so both sides read the same definitions.
+
+A one-shot call is a process, ``<target python> -c BOOTSTRAP <command> [args…]``; it prints JSON
+documents one per line (``migrate`` one ``Event`` per migration as it happens, the others one
+result) and exits with one of the codes below. ``session`` starts a warm session: it reads
+``Call`` lines on stdin and answers each with one ``Answer`` line on stdout, until stdin closes.
+
+Supported targets: Python 3.10 to 3.13, Django 4.2 to 5.2 (tests run the oldest and the newest
+Django here; the code is kept to Python 3.10 syntax and checked with ``ast`` for it).
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any, TypedDict
+
+# --- commands ---------------------------------------------------------------------------
+READS = ("showmigrations", "plan", "check", "catalog", "connection")  # a session answers these
+MIGRATE = "migrate"  # runs in a process of its own (see workers.target)
+SESSION = "session"
+
+# --- exit codes of a one-shot call ------------------------------------------------------
+DONE_EXIT = 0
+REFUSED_EXIT = 3  # a rule said no: {"refusal": text} was printed last
+FAILED_EXIT = 4  # a migration raised: {"failed": Failure} was printed last
+STOPPED_EXIT = 5  # asked to stop, no migration begun since: {"stopped": Stop} printed last
+
+# The worker sends this when it can no longer vouch for its environment lock: finish the
+# migration under way, start no other.
+STOP_SIGNAL = signal.SIGUSR1
+
+
+class Failure(TypedDict):
+    app: str
+    name: str
+    error: str
+
+
+class Stop(TypedDict):
+    app: str
+    name: str
+    done: list[str]
+
+
+class Event(TypedDict, total=False):
+    """``migrate``'s progress: apply_start / apply_success / unapply_start / unapply_success."""
+
+    event: str
+    app: str
+    name: str
+    fake: bool
+    seconds: float
+
+
+# --- the warm session ---------------------------------------------------------------------
+
+
+class Call(TypedDict):
+    id: int
+    command: str  # one of READS
+    args: list[str]
+
+
+class Answer(TypedDict, total=False):
+    """Exactly one of result / refusal / error / stale, with the call's id.
+
+    ``stale`` means the session's imported code no longer matches the files on disk (a deploy
+    changed a module it imported other than a migration): it answers nothing more and exits, and
+    the worker asks a fresh session. ``memory_kib`` is its resident size after the call.
+    """
+
+    id: int
+    result: dict[str, Any]
+    refusal: str
+    error: str
+    stale: str
+    memory_kib: int
+
+
+PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
+
+# The target's own folder comes first on sys.path (as with manage.py), and nothing of ours may
+# shadow its modules: our folder is appended only while the probe's modules are imported, then
+# removed, so the target never sees our other packages (or the worker's site-packages).
+BOOTSTRAP = f"""import sys
+sys.path.append({PACKAGE_PARENT!r})
+from migrabot_probe import main
+sys.path.remove({PACKAGE_PARENT!r})
+sys.exit(main.main(sys.argv[1:]))
+"""
+
+
+def command_line(python: str, *args: str) -> list[str]:
+    """The argv that runs the probe with ``args`` in the target's interpreter."""
+    return [python, "-c", BOOTSTRAP, *args]
+
