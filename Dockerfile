@@ -12,6 +12,7 @@ COPY workers ./workers
 COPY controlplane ./controlplane
 COPY slackui ./slackui
 COPY slacklocal ./slacklocal
+COPY audit ./audit
 RUN pip install --no-cache-dir .
 COPY migrabot.toml ./
 COPY example ./example

@@ -1,4 +1,4 @@
-"""The one command: ``migrabot bot | worker | local | admin | check-config``."""
+"""The one command: ``migrabot bot | worker | local | audit | admin | check-config``."""
 
 from __future__ import annotations
 
@@ -25,11 +25,17 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--script", help="a file of lines like 'as U1: /migrate plan dev' ('-' for stdin)")
     local.add_argument("--workdir", help="keep the local databases here (default: a temporary folder)")
 
-    audit = commands.add_parser("audit", help="serve the audit trail as web pages (MIGRABOT_AUDIT_TOKEN guards it)")
+    audit = commands.add_parser(
+        "audit", help="serve the audit trail (Django's admin, read-only; users from 'migrabot admin createsuperuser')"
+    )
     audit.add_argument("--bind", default=os.environ.get("MIGRABOT_AUDIT_BIND", "127.0.0.1:8080"))
 
     commands.add_parser("check-config", help="validate the configuration file and list environments")
-    admin = commands.add_parser("admin", help="control-plane housekeeping, e.g. 'migrabot admin migrate'")
+    admin = commands.add_parser(
+        "admin",
+        help="any django-admin command against the control plane, e.g. 'migrabot admin migrate', "
+        "'migrabot admin createsuperuser' (who signs in to the audit)",
+    )
     admin.add_argument("args", nargs=argparse.REMAINDER)
     return parser
 

@@ -6,7 +6,7 @@ import re
 import textwrap
 
 from migrabot.conversation import Chat
-from slacklocal.render import mrkdwn_to_text
+from slackui.text import mrkdwn_to_text
 
 LINE = re.compile(r"^as\s+(?P<who>[A-Za-z0-9_]+)\s*:\s*(?P<said>.+)$")
 

@@ -1,11 +1,11 @@
-"""URLs of the control plane's web side: the audit pages only."""
+"""URLs of the control plane's web side: the audit site (Django's admin, read-only) and its health."""
 
 from django.urls import path
 
-from controlplane import views
+from audit.admin import site
+from audit.views import healthz
 
 urlpatterns = [
-    path("", views.request_list, name="audit-requests"),
-    path("requests/<int:request_id>/", views.request_detail, name="audit-request"),
-    path("events/", views.event_list, name="audit-events"),
+    path("healthz", healthz, name="healthz"),
+    path("", site.urls),
 ]

@@ -115,6 +115,7 @@ def manage() -> RunInProject:
 
 #: Folders and files whose tests need no Redis, no PostgreSQL and no worker process.
 FAST_TIER = (
+    "audit/test_admin.py",
     "bot/",
     "controlplane/",
     "slacklocal/",
@@ -137,6 +138,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         servers = SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
         if servers:
             raise pytest.UsageError(f"{item.nodeid} is in the fast tier but needs {', '.join(sorted(servers))}")
+
+
+# --- artifacts: what a test left for a person to look at (screenshots), listed after the run ------
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Every report section named ``artifacts`` (``item.add_report_section``), also from xdist workers."""
+    # A phase's report carries the sections of the phases before it: the call's report is enough.
+    reports = [report for reports in terminalreporter.stats.values() for report in reports]
+    reports = [report for report in reports if getattr(report, "when", None) == "call"]
+    lines = [
+        line
+        for report in reports
+        for name, content in getattr(report, "sections", [])
+        if name.endswith(" artifacts call")
+        for line in content.splitlines()
+    ]
+    if lines:
+        terminalreporter.write_sep("-", "artifacts")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 # --- figures for scripts/fault-report (written only when MIGRABOT_FAULT_REPORT is set) ----------

@@ -2,9 +2,11 @@
 
 Entry points: slash command bodies, interactive payloads (``block_actions`` with hostile values,
 ids and containers, and payloads that are not one), the headers Slack signs with, and the audit
-pages. First the inputs found answering 500 (each over real HTTP), then a seeded generator sends
+site (Django's admin: its pages, searches, filters and sign-in form, signed in and not). First
+the inputs found answering 500 (each over real HTTP), then a seeded generator sends
 ``FUZZ_INPUTS`` more through the bot's WSGI app in process (the socket adds nothing but time),
-every Slack one with a real signature (slack_sdk's ``SignatureVerifier``, as Slack signs).
+every Slack one with a real signature (slack_sdk's ``SignatureVerifier``, as Slack signs), and
+the audit site's through Django's test client.
 
 Decision — what is audited: a request rejected at the door, before or by the signature check (a
 bad or missing signature, a stale timestamp, headers not in Slack's form, an oversized or
@@ -18,7 +20,6 @@ reaches a worker or a database: no request row, nothing enqueued, no program sta
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import os
@@ -29,12 +30,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import quote, urlencode
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
-from django.urls import Resolver404, resolve
 from inprocess import OPS, PEOPLE, SIGNING_SECRET, InProcessBot
 from slack_sdk.signature import SignatureVerifier
 from test_hostile_input import KNOWN_HOSTILE, TEMPLATES, raw_post, signed_headers
@@ -44,7 +45,6 @@ from controlplane.models import AuditEvent, Request
 
 FUZZ_INPUTS = int(os.environ.get("FUZZ_INPUTS", "10000"))  # fewer while working on the generator
 SEED = int(os.environ.get("FUZZ_SEED", "20240601"))
-AUDIT_TOKEN = "audit-token-for-fuzzing"
 SIGNER = SignatureVerifier(SIGNING_SECRET)
 
 
@@ -113,15 +113,6 @@ def test_headers_not_in_slacks_form_are_401_unaudited(inproc: InProcessBot, head
     since = inproc.newest_ids()
     assert raw_post(inproc.sender.bot_url, body.encode(), headers)[0] == 401
     assert inproc.newest_ids() == since
-
-
-def test_a_non_ascii_audit_token_is_401(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MIGRABOT_AUDIT_TOKEN", AUDIT_TOKEN)
-    client = Client(raise_request_exception=False)
-    basic = base64.b64encode("operator:tökén".encode()).decode()
-    for authorization in ("Bearer tökén", f"Basic {basic}", "Bearer \u2603"):
-        assert client.get("/", HTTP_AUTHORIZATION=authorization).status_code == 401, authorization
-    assert client.get("/", HTTP_AUTHORIZATION=f"Bearer {AUDIT_TOKEN}").status_code == 200
 
 
 # --- the generator -----------------------------------------------------------------------------
@@ -424,48 +415,59 @@ def call_wsgi(application: Callable[..., Iterable[bytes]], body: bytes, headers:
     return int(statuses[-1].split()[0])
 
 
-def is_page(path: str) -> bool:
-    try:
-        resolve(unquote(path))
-    except Resolver404:
-        return False
-    return True
+AUDIT_PAGES = [
+    "/",
+    "/controlplane/request/",
+    "/controlplane/auditevent/",
+    "/controlplane/backup/",
+    "/controlplane/environmentlock/",
+    "/controlplane/approval/",
+    "/controlplane/migrationfingerprint/",
+]
+# The admin's own parameters, the page's filters, and lookups that are not on the page.
+AUDIT_QUERY = [
+    "q", "p", "o", "e", "_to_field", "environment__exact", "state__exact", "requester__exact",
+    "action__exact", "request", "created_at__year", "created_at__month", "created_at__day", "created_at__gte",
+    "token__startswith", "detail__contains", "request__exact",
+]  # fmt: skip
 
 
-def basic(password: str) -> str:
-    return "Basic " + base64.b64encode(f"operator:{password}".encode()).decode()
-
-
-def audit_page_request(rng: random.Random) -> tuple[str, dict[str, str], str, bool]:
-    """(path, query, Authorization, whether it carries the token)."""
-    authorized = rng.random() < 0.4
-    authorization = (
-        rng.choice([f"Bearer {AUDIT_TOKEN}", basic(AUDIT_TOKEN)])
-        if authorized
-        else rng.choice(
-            [
-                f"Bearer {hostile_string(rng)}",
-                basic(hostile_string(rng)),
-                "Basic " + hostile_string(rng),
-                "Basic " + base64.b64encode(b"operator:\xff\xfe").decode(),
-                f"Bearer {AUDIT_TOKEN}\u00e9",
-                hostile_string(rng),
-                "",
-            ]
-        )
-    )
+def audit_page_request(rng: random.Random) -> tuple[str, dict[str, str], bool]:
+    """(path, query, whether the operator is signed in)."""
     number = rng.choice(["0", "1", str(2**63), "9" * 30, str(rng.randint(1, 10**6))])
     path = rng.choice(
         [
-            "/",
-            "/events/",
-            f"/requests/{number}/",
-            f"/requests/{quote(hostile_string(rng), safe='')}/",
+            *AUDIT_PAGES,
+            f"/controlplane/request/{number}/change/",
+            f"/controlplane/auditevent/{quote(hostile_string(rng), safe='')}/change/",
+            f"/controlplane/{quote(hostile_string(rng), safe='')}/",
             f"/{quote(hostile_string(rng), safe='')}",
         ]
     )
-    query = {name: hostile_string(rng) for name in rng.sample(["environment", "action", "page"], rng.randint(0, 3))}
-    return path, query, authorization, authorized
+    values = [*NUMBERS, "9999", "13", "none", "any", "2024-13-01"]
+    query = {
+        name: hostile_string(rng) if rng.random() < 0.7 else rng.choice(values)
+        for name in rng.sample(AUDIT_QUERY, rng.randint(0, 3))
+    }
+    return path, query, rng.random() < 0.6
+
+
+def audit_answer_is_wrong(path: str, query: dict[str, str], signed_in: bool, response: Any) -> object:
+    """Why an answer of the audit site is wrong, or None. Signed in: a page, a redirect (Django's
+    "wrong filter" or "no such record"), 400 or 404 — never 5xx. Signed out: the sign-in page,
+    a redirect to it, or 400 for a query that is not plain text — never a page of records."""
+    status = response.status_code
+    if status not in ({200, 302, 400, 403, 404} if signed_in else {302, 400}):
+        return (path, query, signed_in, status)
+    if status == 302 and not signed_in and not response["Location"].startswith("/login/"):
+        return ("not sent to sign in", path, response["Location"])
+    if status == 200 and any("<" in value and value in response.content.decode() for value in query.values()):
+        return ("unescaped", path, query)
+    return None
+
+
+def sign_in_request(rng: random.Random) -> dict[str, str]:
+    return {"username": hostile_string(rng), "password": hostile_string(rng)}
 
 
 # --- the fuzz ----------------------------------------------------------------------------------
@@ -498,13 +500,13 @@ def audit_rows(kind: str, status: int) -> list[str] | None:
 
 
 def test_fuzz_every_entry_point(
-    inproc: InProcessBot, monkeypatch: pytest.MonkeyPatch, fault_report, capsys: pytest.CaptureFixture[str]
+    inproc: InProcessBot, fault_report, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rng = random.Random(SEED)
     application = slack_wsgi(inproc.bot.app)
-    monkeypatch.setenv("MIGRABOT_AUDIT_TOKEN", AUDIT_TOKEN)
-    client = Client(raise_request_exception=False)
-    kinds = {"command text": 0.3, "command form": 0.2, "click": 0.3, "door": 0.1, "audit page": 0.1}
+    signed_out, operator = Client(raise_request_exception=False), Client(raise_request_exception=False)
+    operator.force_login(User.objects.create_superuser(f"fuzz-{SEED}-{time.time_ns()}", None, None))
+    kinds = {"command text": 0.3, "command form": 0.2, "click": 0.3, "door": 0.1, "audit page": 0.098, "sign-in": 0.002}
     tried: Counter[str] = Counter()
     crashed: Counter[str] = Counter()
     audited: Counter[str] = Counter()
@@ -523,18 +525,18 @@ def test_fuzz_every_entry_point(
         for kind in rng.choices(list(kinds), weights=list(kinds.values()), k=FUZZ_INPUTS):
             tried[kind] += 1
             if kind == "audit page":
-                path, query, authorization, authorized = audit_page_request(rng)
-                response = client.get(path, query, HTTP_AUTHORIZATION=over_the_wire(authorization))
-                status = response.status_code
-                crashed[kind] += status >= 500
-                # Without the token: 401 from every page, 404 where there is none.
-                allowed = {200, 400, 404} if authorized else ({401} if is_page(path) else {404})
-                if status not in allowed:
-                    wrong.append((kind, (path, query, authorization, status)))
-                elif status == 200 and any(
-                    "<" in value and value in response.content.decode() for value in query.values()
-                ):
-                    wrong.append((kind, ("unescaped", path, query)))
+                path, query, signed_in = audit_page_request(rng)
+                response = (operator if signed_in else signed_out).get(path, query)
+                crashed[kind] += response.status_code >= 500
+                problem = audit_answer_is_wrong(path, query, signed_in, response)
+                if problem is not None:
+                    wrong.append((kind, problem))
+                continue
+            if kind == "sign-in":
+                answer = signed_out.post("/login/?next=/", sign_in_request(rng))
+                crashed[kind] += answer.status_code >= 500
+                if answer.status_code != 200 or "_auth_user_id" in signed_out.session:
+                    wrong.append((kind, answer.status_code))
                 continue
             if kind == "door":
                 body, headers = broken_door(rng)

@@ -1,0 +1,377 @@
+"""The audit trail on Django's admin, in process: sign-in, read-only for everyone, filters, search,
+date drill-down and pages; a request's plan as the approver saw it, its approvals, backups and
+events, readable and escaped; the events that belong to no request; export; hostile query
+strings answered 4xx, never 500; no secret shown; ``/healthz``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from audit_records import (
+    CHANNEL,
+    HOSTILE_REASON,
+    approved_rollback_that_ran,
+    denied_rollback,
+    environment,
+    read,
+    unattached,
+)
+from django.contrib.auth.models import User
+from django.db import OperationalError, connections
+from django.http import HttpResponse
+from django.test import Client
+from django.utils import timezone
+
+from audit.admin import AuditEventAdmin
+from controlplane import services
+from controlplane.models import AuditEvent, EnvironmentLock, Request, State
+from migrabot import cli, messages
+
+REPO = Path(__file__).resolve().parents[2]
+REQUESTS = "/controlplane/request/"
+EVENTS = "/controlplane/auditevent/"
+LOCKS = "/controlplane/environmentlock/"
+
+
+@pytest.fixture
+def operator() -> Client:
+    """A signed-in superuser: even they can only read."""
+    user = User.objects.create_superuser(f"op-{uuid.uuid4().hex[:8]}", "op@example.test", None)
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> str:
+    return f"au{uuid.uuid4().hex[:8]}"  # each test's records apart from the others' in the shared control plane
+
+
+@pytest.fixture
+def trail(env: str, tmp_path: Path) -> dict[str, Any]:
+    """A rollback that ran, a denied one and a read on ``env``, and two events with no request."""
+    configured = environment(env, tmp_path)
+    ran = approved_rollback_that_ran(configured, tmp_path)
+    denied = denied_rollback(configured)
+    shown = read(configured)
+    token = unattached(env)
+    return {"ran": ran, "denied": denied, "read": shown, "lock_token": token}
+
+
+def page(response: HttpResponse) -> str:
+    assert response.status_code == 200, response.status_code
+    return response.content.decode()
+
+
+def rows(html: str) -> list[str]:
+    """The ids of a changelist's rows, in order."""
+    return re.findall(r'name="_selected_action" value="(\d+)"', html)
+
+
+def downloaded(response: Any) -> str:
+    assert response.status_code == 200, response.status_code
+    return b"".join(response.streaming_content).decode()
+
+
+# --- signing in ---------------------------------------------------------------------------------
+
+
+def test_every_page_needs_a_signed_in_staff_account() -> None:
+    anonymous = Client()
+    for path in ("/", REQUESTS, f"{REQUESTS}1/change/", EVENTS, "/no/such/page/"):
+        response = anonymous.get(path)
+        assert response.status_code == 302 and response["Location"].startswith("/login/"), path
+    name = f"dev-{uuid.uuid4().hex[:8]}"
+    User.objects.create_user(name, password="not-staff-pw")  # a person who is not an operator
+    refused = page(anonymous.post("/login/?next=/", {"username": name, "password": "not-staff-pw"}))
+    assert "Please enter the correct username and password for a staff account" in refused
+    assert anonymous.get("/").status_code == 302
+
+
+def test_the_admin_user_made_with_the_cli_signs_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    name = f"ops-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("MIGRABOT_CONFIG", str(REPO / "migrabot.toml"))
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "correct horse battery staple")
+    argv = ["admin", "createsuperuser", "--noinput", "--username", name, "--email", "ops@example.test"]
+    assert cli.main(argv) == 0
+    browser = Client()
+    wrong = page(browser.post("/login/?next=/", {"username": name, "password": "wrong"}))
+    assert "Please enter the correct username and password" in wrong
+    signed_in = browser.post("/login/?next=/", {"username": name, "password": "correct horse battery staple"})
+    assert signed_in.status_code == 302 and signed_in["Location"] == "/"
+    assert "The audit trail" in page(browser.get("/"))
+
+
+# --- read-only, for everyone --------------------------------------------------------------------
+
+
+def test_nothing_can_be_added_changed_or_deleted_even_by_a_superuser(operator: Client, trail: dict[str, Any]) -> None:
+    ran: Request = trail["ran"]
+    events = AuditEvent.objects.count()
+    assert operator.get(f"{REQUESTS}add/").status_code == 403
+    assert operator.post(f"{REQUESTS}{ran.pk}/change/", {"state": "failed"}).status_code == 403
+    assert operator.get(f"{REQUESTS}{ran.pk}/delete/").status_code == 403
+    assert operator.post(f"{REQUESTS}{ran.pk}/delete/", {"post": "yes"}).status_code == 403
+    ids = [str(e.pk) for e in AuditEvent.objects.filter(request=ran)]
+    operator.post(EVENTS, {"action": "delete_selected", "_selected_action": ids, "post": "yes", "index": "0"})
+    assert AuditEvent.objects.count() == events
+    assert Request.objects.get(pk=ran.pk).state == State.SUCCEEDED
+    change_page = page(operator.get(f"{REQUESTS}{ran.pk}/change/"))
+    assert 'name="_save"' not in change_page and "Delete" not in change_page
+
+
+# --- requests: filters, search, dates, pages ----------------------------------------------------
+
+
+def test_requests_are_filtered_searched_and_drilled_down_by_date(
+    operator: Client, env: str, trail: dict[str, Any]
+) -> None:
+    ran, denied, shown = (str(trail[key].pk) for key in ("ran", "denied", "read"))
+
+    def listed(**query: str) -> list[str]:
+        return rows(page(operator.get(REQUESTS, {"environment__exact": env, **query})))
+
+    assert listed() == [shown, denied, ran]  # newest first
+    assert listed(verb__exact="rollback") == [denied, ran]
+    assert listed(state__exact="denied") == [denied]
+    assert listed(requester__exact="U0CAROL") == [denied]
+    assert listed(q="marketplace") == [ran]  # an app
+    assert listed(q="0004_banner") == [ran]  # a migration its plan unapplies (Django's cascade)
+    assert listed(q="accounts") == [denied]
+    assert listed(q="U0BOB") == [denied, ran]  # the person who decided
+    today = timezone.now()
+    assert listed(created_at__year=str(today.year), created_at__month=str(today.month)) == [shown, denied, ran]
+    assert listed(created_at__year=str(today.year - 1)) == []
+    filters = page(operator.get(REQUESTS))
+    for name in ("By environment", "By verb", "By state", "By requester", "By created at"):
+        assert name in filters, name
+
+
+def test_requests_are_paginated(operator: Client, env: str) -> None:
+    for n in range(55):
+        services.request_create(
+            verb="status", environment=env, args=[], requester=f"U{n}", channel=CHANNEL, trigger_id=None
+        )
+    first = page(operator.get(REQUESTS, {"environment__exact": env}))
+    second = page(operator.get(REQUESTS, {"environment__exact": env, "p": "2"}))
+    assert (len(rows(first)), len(rows(second))) == (50, 5)
+    assert "55 requests" in first
+
+
+# --- a request's page --------------------------------------------------------------------------
+
+
+def test_a_requests_page_shows_the_plan_as_the_approver_saw_it(
+    operator: Client, env: str, trail: dict[str, Any]
+) -> None:
+    ran: Request = trail["ran"]
+    html = page(operator.get(f"{REQUESTS}{ran.pk}/change/"))
+    plan_message = [
+        f"<strong>Plan for #{ran.pk}</strong> <code>rollback {env} marketplace 0005</code>",
+        "2 steps · 1 🔥 destroys data · 0 ⛔ irreversible · 0 ⚪ no-op reverse",
+        "↩️ unapply <code>media.0004_banner</code> — 🔥 destroys data in <code>media_banner</code>",
+        "↩️ unapply <code>marketplace.0006_alter_listing_title</code>",
+        "Tables: <code>media_banner</code> (3 rows), <code>marketplace_listing</code> (1,204 rows)",
+        "Needs 1 approval from an approver other than @U0ALICE · expires ",
+        "[Approve] [Deny]",
+    ]
+    position = [html.find(line) for line in plan_message]
+    assert -1 not in position and position == sorted(position), list(zip(plan_message, position, strict=True))
+    assert "DROP TABLE &quot;media_banner&quot; CASCADE;" in html  # the SQL the approver got as a file
+    assert "<p>U0BOB</p>" in html and "<p>Approve</p>" in html  # the approval
+    assert (
+        ran.backups.get().sha256 in html
+        and f"{ran.pk}.sqlite3" in html
+        and "PRAGMA integrity_check: ok; sha256 matches" in html
+    )  # its backup
+    link = "https://slack.com/app_redirect?channel=C0OPS&amp;message_ts=1717000000.000100"
+    assert f'<a href="{link}" class="audit-thread"' in html
+
+
+def test_every_event_of_a_request_is_readable(operator: Client, trail: dict[str, Any]) -> None:
+    ran: Request = trail["ran"]
+    html = page(operator.get(f"{REQUESTS}{ran.pk}/change/"))
+    actions = [event.action for event in AuditEvent.objects.filter(request=ran).order_by("id")]
+    assert actions[:3] == ["request.created", "request.planning", "request.awaiting_approval"]
+    assert {"request.approve_clicked", "request.approved", "lock.acquired", "backup.recorded", "lock.released"} <= set(
+        actions
+    )
+    shown = re.findall(r'<td class="field-action">\s*<p>([^<]+)</p>', html)
+    assert shown == actions
+    assert "<strong>args</strong>: <code>[&quot;marketplace&quot;, &quot;0005&quot;]</code>" in html
+    assert "<strong>approvers</strong>: <code>[&quot;U0BOB&quot;]</code>" in html
+    # Readable: key: value lines, never a dict repr, nor raw JSON of a whole record.
+    assert "{&#x27;" not in html and "&quot;steps&quot;" not in html
+    # What the notifier stored to answer the requester is not for the audit to show.
+    assert "response_url" not in html
+
+
+def test_a_refusal_reads_as_the_requester_read_it(operator: Client, env: str) -> None:
+    request, _ = services.request_create(
+        verb="plan", environment=env, args=["<x>"], requester="U0ALICE", channel=CHANNEL, trigger_id=None
+    )
+    refusal = messages.unknown_app("<!here>&", env, ["accounts", "media"])
+    services.request_transition(
+        request_id=request.pk,
+        from_states=[State.RECEIVED],
+        to=State.REFUSED,
+        actor="worker:w1",
+        action="request.refused",
+        error=refusal,
+    )
+    html = page(operator.get(f"{REQUESTS}{request.pk}/change/"))
+    assert "<code>&lt;!here&gt;&amp;</code>" in html  # typed text as itself, escaped once
+    assert "&amp;lt;" not in html and "<!here>" not in html
+
+
+# --- events that belong to no request -----------------------------------------------------------
+
+
+def test_events_without_a_request_newest_first_readable_and_escaped(
+    operator: Client, env: str, trail: dict[str, Any]
+) -> None:
+    assert f'href="{EVENTS}?request=none"' in page(operator.get("/"))
+    html = page(operator.get(EVENTS, {"request": "none", "environment__exact": env}))
+    found = re.findall(r'<td class="field-actor">([^<]*)</td><td class="field-action">([^<]*)</td>', html)
+    assert found == [("U0MALLORY", "command.refused"), ("user:U0ALICE", "lock.acquired")]
+    # A reason someone typed, as itself; a refusal's reason as the person read it in Slack.
+    assert "<strong>reason</strong>: <code>&lt;!channel&gt; freeze &amp; &lt;b&gt;hold&lt;/b&gt;</code>" in html
+    assert "<strong>reason</strong>: Unknown command <code>&lt;!channel&gt;</code>. Valid commands:" in html
+    assert "<!channel>" not in html and "<b>hold" not in html and "&amp;lt;" not in html
+    of_requests = page(operator.get(EVENTS, {"request": "any", "environment__exact": env}))
+    actions = re.findall(r'<td class="field-action">([^<]*)</td>', of_requests)
+    assert "request.created" in actions and "command.refused" not in actions
+
+
+def test_events_are_paginated(operator: Client, env: str) -> None:
+    per_page = AuditEventAdmin.list_per_page
+    for n in range(per_page + 5):
+        services.audit_record(actor=f"U{n}", action="command.refused", environment=env, reason=f"refusal {n}")
+    first = page(operator.get(EVENTS, {"environment__exact": env}))
+    second = page(operator.get(EVENTS, {"environment__exact": env, "p": "2"}))
+    assert (len(rows(first)), len(rows(second))) == (per_page, 5)
+    assert f"refusal {per_page + 4}" in first and "refusal 0<" in second
+    assert operator.get(EVENTS, {"environment__exact": env, "p": "1e309"}).status_code == 200
+
+
+# --- locks: the reason escaped, the token never shown ------------------------------------------------
+
+
+def test_a_locks_token_is_never_shown_exported_or_filtered_on(
+    operator: Client, env: str, trail: dict[str, Any]
+) -> None:
+    token = trail["lock_token"]
+    html = page(operator.get(LOCKS, {"q": env}))
+    assert "&lt;!channel&gt; freeze &amp; &lt;b&gt;hold&lt;/b&gt;" in html and token not in html
+    lock = EnvironmentLock.objects.get(environment=env)
+    assert token not in page(operator.get(f"{LOCKS}{env}/change/"))
+    exported = downloaded(operator.post(LOCKS, {"action": "export_json", "_selected_action": [lock.pk], "index": "0"}))
+    assert token not in exported and json.loads(exported)[0]["reason"] == HOSTILE_REASON
+    assert operator.get(LOCKS, {"token__startswith": token[:4]}).status_code == 400
+
+
+# --- export -----------------------------------------------------------------------------------------
+
+
+def test_selected_events_export_as_json_and_csv(operator: Client, env: str, trail: dict[str, Any]) -> None:
+    services.audit_record(actor="U0EVE", action="command.refused", environment=env, reason='=HYPERLINK("http://x")')
+    events = list(AuditEvent.objects.filter(environment=env).order_by("id"))
+    chosen = [events[0].pk, events[-1].pk]
+    as_json = json.loads(
+        downloaded(operator.post(EVENTS, {"action": "export_json", "_selected_action": chosen, "index": "0"}))
+    )
+    assert [row["id"] for row in as_json] == chosen
+    assert as_json[0]["request_id"] == trail["ran"].pk and as_json[0]["detail"]["args"] == ["marketplace", "0005"]
+    as_csv = list(
+        csv.DictReader(
+            io.StringIO(
+                downloaded(operator.post(EVENTS, {"action": "export_csv", "_selected_action": chosen, "index": "0"}))
+            )
+        )
+    )
+    assert [int(row["id"]) for row in as_csv] == chosen
+    assert json.loads(as_csv[-1]["detail"]) == {"reason": '=HYPERLINK("http://x")'}  # JSON: starts with {, not =
+    assert as_csv[-1]["actor"] == "U0EVE"
+
+
+def test_the_whole_filtered_list_exports_and_a_formula_stays_text(
+    operator: Client, env: str, trail: dict[str, Any]
+) -> None:
+    services.audit_record(actor="=cmd|' /C calc'!A0", action="command.refused", environment=env, reason="-1+1")
+    # "Select all N": the page sends its own ticked rows too, and the action takes the whole list.
+    one = AuditEvent.objects.filter(environment=env).first()
+    assert one is not None
+    everything = {"action": "export_csv", "select_across": "1", "_selected_action": [one.pk], "index": "0"}
+    exported = downloaded(operator.post(f"{EVENTS}?environment__exact={env}&request=none", everything))
+    table = list(csv.DictReader(io.StringIO(exported)))
+    assert [row["action"] for row in table] == ["lock.acquired", "command.refused", "command.refused"]
+    assert table[-1]["actor"] == "'=cmd|' /C calc'!A0"
+    requests = downloaded(operator.post(f"{REQUESTS}?environment__exact={env}", everything | {"action": "export_json"}))
+    assert sorted(row["id"] for row in json.loads(requests)) == sorted(trail[k].pk for k in ("ran", "denied", "read"))
+    assert "response_url" not in requests
+
+
+# --- hostile input: 4xx, never 500 ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "status"),
+    [
+        (REQUESTS, {"q": "a\x00b"}, 400),  # PostgreSQL refuses a NUL: a 500 if it reached the query
+        (REQUESTS, {"environment__exact": "\x00"}, 400),
+        (REQUESTS, {"q": "x" * 201}, 400),
+        (REQUESTS, {"q\x00": "x"}, 400),
+        (REQUESTS, {"created_at__year": "9999"}, 302),  # Django's date drill-down overflows: "wrong filter"
+        (REQUESTS, {"created_at__year": "9999", "created_at__month": "12"}, 302),
+        (REQUESTS, {"created_at__year": "2024", "created_at__month": "13"}, 302),
+        (REQUESTS, {"created_at__year": "1e309"}, 302),
+        (REQUESTS, {"created_at__gte": "yesterday"}, 302),
+        (REQUESTS, {"args__contains": "x"}, 400),  # not a filter on the page (SQLite cannot run it)
+        (REQUESTS, {"response_url__startswith": "https"}, 400),
+        (EVENTS, {"request__exact": str(2**70)}, 400),
+        (EVENTS, {"request": "maybe"}, 200),
+        (EVENTS, {"_to_field": "detail"}, 400),
+        (REQUESTS, {"o": "99.-x.1"}, 200),
+        (REQUESTS, {"p": str(10**30)}, 302),
+        (f"{REQUESTS}{2**64}/change/", {}, 302),  # "does not exist", back to the index
+        (f"{REQUESTS}1e309/change/", {}, 302),
+        (f"{EVENTS}%00/change/", {}, 302),
+    ],
+)
+def test_hostile_queries_are_answered_4xx_never_500(
+    operator: Client, path: str, query: dict[str, str], status: int
+) -> None:
+    assert operator.get(path, query).status_code == status
+
+
+def test_hostile_sign_ins_are_refused_never_500() -> None:
+    client = Client(raise_request_exception=False)
+    for username, password in [("a\x00b", "x"), ("é" * 5000, "ü"), ("admin", "\x00"), ("<script>", "<!here>")]:
+        response = client.post("/login/?next=/", {"username": username, "password": password})
+        assert response.status_code == 200, (username[:10], response.status_code)
+        assert "<script>" not in response.content.decode()
+
+
+# --- health -----------------------------------------------------------------------------------------
+
+
+def test_healthz_says_whether_the_control_plane_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    response = Client().get("/healthz")
+    assert (response.status_code, response.json()) == (200, {"controlplane": "ok"})
+
+    def unreachable() -> Iterator[None]:
+        raise OperationalError('connection to server at "db" failed: password for postgres://u:hunter2@db/x')
+
+    monkeypatch.setattr(connections["default"], "cursor", unreachable)
+    response = Client().get("/healthz")
+    assert (response.status_code, response.json()) == (503, {"controlplane": "unreachable"})
+    assert Client().post("/healthz").status_code == 405
