@@ -66,6 +66,10 @@ class Graphs:
             self._disk = MigrationLoader(None, ignore_no_migrations=True)
         return self._disk
 
+    def any_loader(self) -> Any:
+        """A loader of the current files, for what is on disk only (one is built already)."""
+        return self._applied if self._applied is not None else self.disk()
+
     def applied(self, connection: Any) -> Any:
         """The loader with the database's applied migrations, read now."""
         from django.db.migrations.loader import MigrationLoader

@@ -75,8 +75,7 @@ def serve(calls: IO[str], answers: IO[str]) -> int:
     session imported changed on disk: then it says ``stale`` and exits)."""
     from django.db import connections
 
-    GRAPHS.refresh()
-    GRAPHS.disk()  # import every migration now, not during the first call
+    warm_up()
     seen = loading.module_stats(exclude=GRAPHS.packages())
     for line in calls:
         call: protocol.Call = json.loads(line)
@@ -99,7 +98,34 @@ def serve(calls: IO[str], answers: IO[str]) -> int:
             seen.setdefault(path, stat)  # modules the call imported, as they were when it did
         answer["memory_kib"] = resident_kib()
         write(answers, answer)
+        if "result" in answer and not _waiting(calls):
+            with contextlib.suppress(Exception):  # a plan or check will meet it, and say so
+                hygiene.model_changes()  # while idle: the next plan or check finds it ready
     return 0
+
+
+def warm_up() -> None:
+    """Import every migration and build the graph now, not during the first call (with the
+    database's applied migrations where it answers: that is the loader calls use)."""
+    from django.db import connections
+
+    GRAPHS.refresh()
+    try:
+        GRAPHS.applied(connections["default"])
+    except Exception:  # the database is down: the first call will say so
+        GRAPHS.disk()
+    finally:
+        connections.close_all()
+
+
+def _waiting(calls: IO[str]) -> bool:
+    """Whether another call is already waiting on stdin."""
+    import select
+
+    try:
+        return bool(select.select([calls], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
 
 
 def write(stream: IO[str], document: Any) -> None:

@@ -79,7 +79,7 @@ def app_migrations(loader: Any, recorded: dict[Key, Any], app_label: str, leaves
 
 def catalog() -> dict[str, Any]:
     """Every migration file on disk per migrated app, without a database."""
-    loader = GRAPHS.disk()
+    loader = GRAPHS.any_loader()
     names: dict[str, list[str]] = {label: [] for label in sorted(loader.migrated_apps)}
     for label, name in loader.disk_migrations:
         names[label].append(name)

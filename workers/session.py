@@ -61,6 +61,7 @@ class Session:
             encoding="utf-8",
         )
         self.started = next(_STARTS)
+        self.memory_kib: int | None = None  # its resident size after the last call
         self._ids = itertools.count(1)
         self._answers: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, daemon=True, name=f"probe-session-{self.process.pid}").start()
@@ -88,6 +89,7 @@ class Session:
         if answer.get("id") != call["id"]:  # never an answer to some other call
             self.close()
             raise SessionError("the probe session answered out of turn")
+        self.memory_kib = answer.get("memory_kib")
         return answer
 
     def alive(self) -> bool:
@@ -147,7 +149,10 @@ class Sessions:
                     self._retire(name)
                     continue
                 if "error" in answer or answer.get("memory_kib", 0) > max_mib() * 1024:
-                    self._retire(name)  # answered, but not to be trusted (or too big) for the next call
+                    # Answered, but not to be trusted (or too big) for the next call: its
+                    # replacement starts warming up now, not when that call comes.
+                    self._retire(name)
+                    self._session(name, python, project, environ)
                 return answer
             raise SessionError("the probe session kept finding its code changed on disk")
 
@@ -155,6 +160,10 @@ class Sessions:
         """Which start the environment's session is (tests and benchmarks tell them apart)."""
         session = self._sessions.get(name)
         return session.started if session is not None and session.alive() else None
+
+    def memory_kib(self, name: str) -> int | None:
+        session = self._sessions.get(name)
+        return session.memory_kib if session is not None else None
 
     def close_all(self) -> None:
         with self._guard:

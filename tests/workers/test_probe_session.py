@@ -162,10 +162,11 @@ def test_a_session_grown_past_its_memory_limit_answers_then_is_replaced(
     first = SESSIONS.started(NAME)
     monkeypatch.setenv("MIGRABOT_SESSION_MAX_MIB", "1")
     assert target.probe("showmigrations")["apps"]  # answered
-    assert SESSIONS.started(NAME) is None  # and retired
+    replacement = SESSIONS.started(NAME)
+    assert replacement not in (None, first)  # retired, and its replacement already started
     monkeypatch.delenv("MIGRABOT_SESSION_MAX_MIB")
     target.probe("showmigrations")
-    assert SESSIONS.started(NAME) not in (None, first)
+    assert SESSIONS.started(NAME) == replacement
 
 
 def test_the_targets_own_modules_are_never_shadowed_by_the_probes(
