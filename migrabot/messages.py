@@ -317,6 +317,23 @@ def model_changes_without_migration(environment: str, app: str, operations: Sequ
     )
 
 
+def third_party_model_changes(environment: str, app: str, operations: Sequence[str], folder: str) -> str:
+    return (
+        f"📦 `{environment}` · third-party app `{app}` (`{folder}`) has model changes its migrations do not "
+        f"make ({'; '.join(operations[:3])}{'…' if len(operations) > 3 else ''}): usually a setting or the "
+        "installed version differs from what its authors migrated. Not this project's to migrate; "
+        "check the package's release notes if it matters."
+    )
+
+
+def plan_warnings_folded(environment: str, count: int) -> str:
+    return f"⚠️ {count} warning{'s' if count != 1 else ''} from `check {environment}` (none stops this plan)."
+
+
+def check_clean_with_warnings(environment: str, count: int) -> str:
+    return f"{check_clean(environment)} {count} warning{'s' if count != 1 else ''}, which stop nothing:"
+
+
 def numbering_clash(environment: str, app: str, number: int, names: Sequence[str], folder: str) -> str:
     return (
         f"🔢 `{environment}` · app `{app}`: {_choices(names)} in `{folder}` share the number {number:04d}. "

@@ -11,7 +11,7 @@ import os
 import re
 from typing import Any
 
-from migrabot_probe.files import migration_file, migration_sha256, migrations_folder, relative
+from migrabot_probe.files import migration_sha256, migrations_folder, shown_file, third_party
 from migrabot_probe.graphs import GRAPHS
 
 Key = tuple[str, str]
@@ -50,7 +50,7 @@ def fingerprints(loader: Any, recorded: dict[Key, Any]) -> list[dict[str, Any]]:
         migration = loader.disk_migrations.get(key)
         if migration is not None:
             found.append(
-                {"app": key[0], "name": key[1], "file": relative(migration_file(migration)),
+                {"app": key[0], "name": key[1], "file": shown_file(migration),
                  "sha256": migration_sha256(migration), "applied_at": applied.isoformat() if applied else None}
             )
     return found
@@ -100,7 +100,7 @@ def _model_changes() -> list[dict[str, Any]]:
     )
     changes = detector.changes(graph=loader.graph)
     return [
-        {"app": app, "folder": migrations_folder(app),
+        {"app": app, "folder": migrations_folder(app), "third_party": third_party(app),
          "operations": [operation.describe() for migration in found for operation in migration.operations]}
         for app, found in sorted(changes.items())
     ]
@@ -115,7 +115,8 @@ def prefix_clashes(loader: Any) -> list[dict[str, Any]]:
         if number and (app, name) not in replaced:
             groups.setdefault((app, int(number.group())), []).append(name)
     return [
-        {"app": app, "number": number, "names": names, "folder": migrations_folder(app)}
+        {"app": app, "number": number, "names": names, "folder": migrations_folder(app),
+         "third_party": third_party(app)}
         for (app, number), names in sorted(groups.items())
         if len(names) > 1
     ]

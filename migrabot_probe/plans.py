@@ -12,7 +12,7 @@ import hashlib
 from typing import Any
 
 from migrabot_probe.errors import Refusal
-from migrabot_probe.files import migration_file, migration_sha256, relative
+from migrabot_probe.files import migration_sha256, shown_file
 from migrabot_probe.graphs import GRAPHS
 from migrabot_probe.hygiene import check_report, inconsistent_history
 from migrabot_probe.reversibility import blocks_unapply, destroys_data, noop_database_reverse
@@ -81,7 +81,7 @@ def describe_step(loader: Any, migration: Any, backwards: bool) -> dict[str, Any
         "backwards": backwards,
         "operations": operations,
         # What an approval binds to: the code that will run, not Django's 40-character summary.
-        "file": relative(migration_file(migration)),
+        "file": shown_file(migration),
         "sha256": migration_sha256(migration),
     }
 
@@ -90,7 +90,7 @@ def code_under_approval(loader: Any, migration_plan: list[tuple[Any, bool]]) -> 
     """The files and SQL a plan runs, in the shape the worker's expectation has (plans.expectation)."""
     return {
         "steps": [
-            [migration.app_label, migration.name, backwards, relative(migration_file(migration)),
+            [migration.app_label, migration.name, backwards, shown_file(migration),
              migration_sha256(migration)]
             for migration, backwards in migration_plan
         ],

@@ -14,6 +14,7 @@ read verbs already attach ``manage.py``'s own listing.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -94,18 +95,24 @@ def showmigrations_result(environment: str, result: dict[str, Any]) -> Message:
     return kit.message(summary, [section(summary), *apps])
 
 
-def check_result(environment: str, findings: list[str]) -> Message:
-    if not findings:
+def check_result(environment: str, problems: list[str], warned: Sequence[str] = ()) -> Message:
+    """Problems first; warnings after them (or after the one-line clean answer)."""
+    if not problems and not warned:
         return note(messages.check_clean(environment))
-    summary = messages.check_summary(environment, len(findings))
-    return kit.message(summary, [section(summary), *_findings_blocks(environment, findings)])
+    if not problems:
+        summary = messages.check_clean_with_warnings(environment, len(warned))
+        return kit.message(summary, [section(summary), *_findings_blocks(environment, list(warned))])
+    summary = messages.check_summary(environment, len(problems))
+    return kit.message(summary, [section(summary), *_findings_blocks(environment, [*problems, *warned])])
 
 
-def warnings(environment: str, findings: list[str]) -> Blocks:
-    """Hygiene findings at the top of a plan."""
-    if not findings:
-        return []
-    return [section(messages.plan_warnings(environment, len(findings))), *_findings_blocks(environment, findings)]
+def warnings(environment: str, problems: list[str], warned: Sequence[str] = ()) -> Blocks:
+    """Hygiene findings at the top of a plan: the problems in full, the warnings in one line."""
+    folded = [context(messages.plan_warnings_folded(environment, len(warned)))] if warned else []
+    if not problems:
+        return folded
+    return [section(messages.plan_warnings(environment, len(problems))), *_findings_blocks(environment, problems),
+            *folded]
 
 
 def _findings_blocks(environment: str, findings: list[str]) -> Blocks:
@@ -164,12 +171,14 @@ def _steps_blocks(steps: list[dict[str, Any]], lines: list[str], where: str) -> 
     return shown
 
 
-def plan_result(environment: str, result: dict[str, Any], findings: list[str] | None = None) -> Message:
+def plan_result(
+    environment: str, result: dict[str, Any], findings: list[str] | None = None, warned: list[str] | None = None
+) -> Message:
     steps = result["steps"]
     backwards = sum(1 for step in steps if step["backwards"])
     summary = messages.plan_summary(environment, len(steps) - backwards, backwards)
     if not steps:
-        return kit.message(summary, [*warnings(environment, findings or []), section(summary)])
+        return kit.message(summary, [*warnings(environment, findings or [], warned or []), section(summary)])
     lines = [
         # plan_step flags an irreversible step its own way; the other risks follow it.
         messages.plan_step(step["app"], step["name"], step["backwards"], len(step["operations"]), _risks(step)[0])
@@ -177,7 +186,7 @@ def plan_result(environment: str, result: dict[str, Any], findings: list[str] | 
         for step in steps
     ]
     blocks = [
-        *warnings(environment, findings or []),
+        *warnings(environment, findings or [], warned or []),
         section(f"{summary}\n{_risk_summary(steps)}"),
         *_steps_blocks(steps, lines, messages.in_the_file()),
     ]
@@ -209,7 +218,7 @@ def _plan_blocks(request: Request) -> Blocks:
     restore = plan.get("restore")
     steps = plan.get("steps", [])
     title = messages.plan_title(request.pk, request.command_text)
-    blocks = [*warnings(request.environment, plan.get("warnings", []))]
+    blocks = [*warnings(request.environment, plan.get("problems", []), plan.get("warnings", []))]
     if restore:
         blocks += [section(title), section(_restore_line(restore))]
     else:

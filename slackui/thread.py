@@ -45,9 +45,11 @@ RENDERERS: dict[str, Render] = {
         request.environment, data["result"]
     ),
     "plan_result": lambda request, data, config: cards.plan_result(
-        request.environment, data["result"], data["findings"]
+        request.environment, data["result"], data["findings"], data.get("warnings", [])
     ),
-    "check_result": lambda request, data, config: cards.check_result(request.environment, data["findings"]),
+    "check_result": lambda request, data, config: cards.check_result(
+        request.environment, data["findings"], data.get("warnings", [])
+    ),
     "backup_recorded": lambda request, data, config: cards.backup_recorded(Backup.objects.get(pk=data["backup"])),
     "run_result": lambda request, data, config: cards.run_result(request, data["result"], data["state"]),
     "restored": lambda request, data, config: cards.restored(

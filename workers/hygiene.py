@@ -5,10 +5,19 @@ missing files, conflicts, model changes, numbering clashes, an inconsistent hist
 control plane knows what each file looked like when first seen applied. ``review`` records the
 fingerprints (first seen wins) and turns everything into sentences that name the environment,
 app, migration and file, and say what to do next.
+
+Findings have a severity. *Problems* — an applied migration edited or deleted (in any app: a
+package upgrade that rewrote an applied vendor migration is one too), an inconsistent history,
+conflicting leaves, model changes with no migration in the project's own apps — are what
+``refuse_writes_on_check_failure`` refuses on. *Warnings* — a numbering clash in the project's own
+apps (Django's dependencies already order it), model changes in a third-party app — refuse
+nothing and are folded to one line on plans. A numbering clash in a third-party app is not
+reported at all: that app's dependencies order it and nobody on the team can renumber it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -16,15 +25,21 @@ from controlplane.fingerprints import fingerprints_record
 from migrabot import messages
 
 
-def review(environment: str, document: dict[str, Any], *, actor: str) -> list[str]:
-    """Record the document's fingerprints; return its findings (empty when clean)."""
+@dataclass(frozen=True)
+class Review:
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def review(environment: str, document: dict[str, Any], *, actor: str) -> Review:
+    """Record the document's fingerprints; return its findings (none when clean)."""
     fingerprints = document.get("fingerprints", [])
     ledger = fingerprints_record(environment=environment, fingerprints=fingerprints, actor=actor)
-    findings = []
+    edited = []
     for item in fingerprints:
         first = ledger.get((item["app"], item["name"], datetime.fromisoformat(item["applied_at"])))
         if first is not None and first.sha256 != item["sha256"]:
-            findings.append(
+            edited.append(
                 messages.edited_migration(
                     environment,
                     item["app"],
@@ -35,10 +50,26 @@ def review(environment: str, document: dict[str, Any], *, actor: str) -> list[st
                     first.first_seen_at,
                 )
             )
-    return findings + _from_probe(environment, document.get("hygiene", {}))
+    hygiene = document.get("hygiene", {})
+    changes = hygiene.get("missing_migrations", [])
+    return Review(
+        problems=edited + _problems(environment, hygiene, [c for c in changes if not c.get("third_party")]),
+        warnings=[
+            *(
+                messages.numbering_clash(environment, c["app"], c["number"], c["names"], c["folder"])
+                for c in hygiene.get("prefix_clashes", [])
+                if not c.get("third_party")
+            ),
+            *(
+                messages.third_party_model_changes(environment, c["app"], c["operations"], c["folder"])
+                for c in changes
+                if c.get("third_party")
+            ),
+        ],
+    )
 
 
-def _from_probe(environment: str, hygiene: dict[str, Any]) -> list[str]:
+def _problems(environment: str, hygiene: dict[str, Any], own_changes: list[dict[str, Any]]) -> list[str]:
     return [
         *(
             messages.missing_migration_file(environment, m["app"], m["name"], m["file"])
@@ -50,11 +81,7 @@ def _from_probe(environment: str, hygiene: dict[str, Any]) -> list[str]:
         ),
         *(
             messages.model_changes_without_migration(environment, c["app"], c["operations"], c["folder"])
-            for c in hygiene.get("missing_migrations", [])
-        ),
-        *(
-            messages.numbering_clash(environment, c["app"], c["number"], c["names"], c["folder"])
-            for c in hygiene.get("prefix_clashes", [])
+            for c in own_changes
         ),
         *(
             messages.inconsistent_history(

@@ -33,20 +33,25 @@ def showmigrations(job: Job) -> Outcome:
 def plan(job: Job) -> Outcome:
     request = job.request
     result = read(job.target, "plan", *request.args)
-    findings = hygiene.review(request.environment, result, actor=job.actor)
+    found = hygiene.review(request.environment, result, actor=job.actor)
     return Outcome(
-        hygiene.stripped(result) | {"warnings": findings},
-        ("plan_result", {"result": hygiene.stripped(result), "findings": findings}),
+        hygiene.stripped(result) | {"problems": found.problems, "warnings": found.warnings},
+        (
+            "plan_result",
+            {"result": hygiene.stripped(result), "findings": found.problems, "warnings": found.warnings},
+        ),
         (f"plan-{request.environment}.txt", djangotext.plan_text(result)),
     )
 
 
 def check(job: Job) -> Outcome:
     """The workflow's rules; conflicts and an inconsistent history are findings, not refusals."""
-    findings = hygiene.review(job.request.environment, read(job.target, "check"), actor=job.actor)
-    long = len(findings) > messages.MAX_FINDINGS
-    listing = (f"check-{job.request.environment}.txt", "\n\n".join(findings)) if long else None
-    return Outcome({"findings": findings}, ("check_result", {"findings": findings}), listing)
+    found = hygiene.review(job.request.environment, read(job.target, "check"), actor=job.actor)
+    everything = found.problems + found.warnings
+    long = len(everything) > messages.MAX_FINDINGS
+    listing = (f"check-{job.request.environment}.txt", "\n\n".join(everything)) if long else None
+    said = {"findings": found.problems, "warnings": found.warnings}
+    return Outcome(said, ("check_result", said), listing)
 
 
 HANDLERS = {"showmigrations": showmigrations, "plan": plan, "check": check}

@@ -294,7 +294,7 @@ def assert_every_step_accounted(blocks: cards.Blocks, steps: list[dict[str, Any]
 def test_any_plan_for_approval_is_within_limits_and_hides_no_danger(
     steps: list[dict[str, Any]], findings: list[str]
 ) -> None:
-    plan = request(steps, warnings=findings)
+    plan = request(steps, problems=findings, warnings=findings[:3])
     message = cards.plan_for_approval(plan, None)
     within_limits(message)
     assert message[1][-1]["type"] == "actions"

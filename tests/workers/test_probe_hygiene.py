@@ -77,7 +77,9 @@ def test_a_deleted_applied_migration_and_the_model_change_it_leaves(
         ("media", "0004_banner", "media/migrations/0004_banner.py")
     ]
     assert found == {
-        "missing_migrations": [{"app": "media", "folder": "media/migrations", "operations": ["Create model Banner"]}]
+        "missing_migrations": [
+            {"app": "media", "folder": "media/migrations", "third_party": False, "operations": ["Create model Banner"]}
+        ]
     }
     # Django agrees: makemigrations --check fails, for media alone.
     detected = manage(project, url, "makemigrations", "--check", "--dry-run")
@@ -95,7 +97,8 @@ def test_model_changes_without_a_migration_name_the_app(migrated: tuple[Path, st
     # A NOT NULL field without a default: Django's non-interactive questioner would exit(3) here.
     assert findings(check(project, url, run_in_project)) == {
         "missing_migrations": [
-            {"app": "accounts", "folder": "accounts/migrations", "operations": ["Add field phone to profile"]}
+            {"app": "accounts", "folder": "accounts/migrations", "third_party": False,
+             "operations": ["Add field phone to profile"]}
         ]
     }
 
@@ -110,7 +113,10 @@ def test_conflicting_leaves_are_reported_where_migrate_refuses(
     names = ["0007_listing_sku", "0007_listing_weight"]
     assert found == {
         "conflicts": [{"app": "marketplace", "names": names, "folder": "marketplace/migrations"}],
-        "prefix_clashes": [{"app": "marketplace", "number": 7, "names": names, "folder": "marketplace/migrations"}],
+        "prefix_clashes": [
+            {"app": "marketplace", "number": 7, "names": names, "folder": "marketplace/migrations",
+             "third_party": False}
+        ],
     }
     planned = run_in_project(project, url, *PROBE, "plan")
     assert planned.returncode == REFUSED and "makemigrations --merge" in planned.stdout
@@ -137,9 +143,122 @@ def test_a_numbering_clash_without_a_conflict(migrated: tuple[Path, str], run_in
                 "number": 6,
                 "names": ["0006_alter_listing_title", "0006_listing_notes"],
                 "folder": "marketplace/migrations",
+                "third_party": False,
             }
         ]
     }
+    review = hygiene.review(env(), check(project, url, run_in_project), actor="test")
+    assert review.problems == [] and len(review.warnings) == 1, "ordered by its dependencies: a warning"
+    assert "share the number 0006. Renumber the one not yet applied" in review.warnings[0]
+
+
+# A third-party app installed outside the project (as from site-packages): its own dependencies
+# order its two 0002s, and nobody on the team can renumber them.
+VENDOR_MIGRATIONS = {
+    "0001_initial.py": """from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    initial = True
+    operations = [
+        migrations.CreateModel(
+            "Page",
+            [
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("title", models.CharField(max_length=80)),
+            ],
+        )
+    ]
+""",
+    "0002_page_slug.py": """from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("vendorcms", "0001_initial")]
+    operations = [migrations.AddField("page", "slug", models.SlugField(default=""))]
+""",
+    "0002_page_body.py": """from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("vendorcms", "0002_page_slug")]
+    operations = [migrations.AddField("page", "body", models.TextField(default=""))]
+""",
+}
+VENDOR_MODELS = """from django.db import models
+
+
+class Page(models.Model):
+    title = models.CharField(max_length=80)
+    slug = models.SlugField(default="")
+    body = models.TextField(default="")
+"""
+
+
+@pytest.fixture
+def with_vendor_app(example_project: Path, database_url: str, manage: Callable, tmp_path: Path) -> tuple[Path, str]:
+    """The example project with `vendorcms` installed from a folder outside it, migrated."""
+    site = tmp_path / "site-packages"
+    package = site / "vendorcms"
+    (package / "migrations").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "migrations" / "__init__.py").write_text("")
+    (package / "models.py").write_text(VENDOR_MODELS)
+    for name, text in VENDOR_MIGRATIONS.items():
+        (package / "migrations" / name).write_text(text)
+    settings = example_project / "backend" / "settings.py"
+    settings.write_text(
+        settings.read_text() + f"\nimport sys\nsys.path.append({str(site)!r})\nINSTALLED_APPS += ['vendorcms']\n"
+    )
+    ok(manage(example_project, database_url, "migrate"))
+    return example_project, database_url
+
+
+def test_a_healthy_project_with_a_third_party_numbering_clash_checks_clean(
+    with_vendor_app: tuple[Path, str], run_in_project: Callable
+) -> None:
+    from slackui import cards
+
+    document = check(*with_vendor_app, run_in_project)
+    assert findings(document) == {
+        "prefix_clashes": [
+            {"app": "vendorcms", "number": 2, "names": ["0002_page_body", "0002_page_slug"],
+             "folder": "vendorcms/migrations", "third_party": True}
+        ]
+    }
+    vendor = [f["file"] for f in document["fingerprints"] if f["app"] == "vendorcms"]
+    assert vendor == [f"vendorcms/migrations/{name}" for name in sorted(VENDOR_MIGRATIONS)], "never ../../…"
+    review = hygiene.review(env(), document, actor="test")
+    assert review == hygiene.Review()
+    text, blocks = cards.check_result("prod", review.problems, review.warnings)
+    assert len(blocks) == 1 and text == (  # the one-line clean answer
+        "✅ *prod*: no edited or missing applied migrations, no conflicts, no missing migrations, "
+        "no numbering clashes, no migration applied before its dependency."
+    )
+
+
+def test_third_party_model_changes_warn_and_an_edited_vendor_migration_is_a_problem(
+    with_vendor_app: tuple[Path, str], run_in_project: Callable, tmp_path: Path
+) -> None:
+    project, url = with_vendor_app
+    name = env()
+    hygiene.record(name, check(project, url, run_in_project), actor="test")  # first seen
+    package = tmp_path / "site-packages" / "vendorcms"
+    models = package / "models.py"
+    models.write_text(models.read_text() + "    views = models.IntegerField(default=0)\n")
+    review = hygiene.review(name, check(project, url, run_in_project), actor="test")
+    assert review.problems == []
+    (warning,) = review.warnings
+    assert "third-party app `vendorcms` (`vendorcms/migrations`) has model changes" in warning
+    assert "makemigrations" not in warning
+
+    upgraded = package / "migrations" / "0002_page_slug.py"  # a package upgrade rewrote an applied one
+    upgraded.write_text(upgraded.read_text().replace('default=""', 'default="page"'))
+    review = hygiene.review(name, check(project, url, run_in_project), actor="test")
+    (problem,) = review.problems
+    assert "`vendorcms.0002_page_slug` (`vendorcms/migrations/0002_page_slug.py`) changed after it was applied" in (
+        problem
+    )
 
 
 def test_an_inconsistent_history_is_listed_not_refused(
@@ -187,7 +306,7 @@ def test_an_edited_applied_migration_is_caught_against_the_first_fingerprint(
     listing = project / "accounts" / "migrations" / "0001_initial.py"
     listing.write_bytes(listing.read_bytes().replace(b"\n", b"\r\n"))  # a checkout's line endings: not an edit
     document = check(project, url, run_in_project)
-    found = hygiene.review(name, document, actor="test")
+    found = hygiene.review(name, document, actor="test").problems
     was = recorded.get(app="media", name="0004_banner").sha256
     now = next(f["sha256"] for f in document["fingerprints"] if f["name"] == "0004_banner")
     assert len(found) == 1 and was != now
@@ -195,7 +314,7 @@ def test_an_edited_applied_migration_is_caught_against_the_first_fingerprint(
         f"`{name}` · `media.0004_banner` (`media/migrations/0004_banner.py`) changed after it was applied" in found[0]
     )
     assert f"`{was[:12]}…`" in found[0] and f"`{now[:12]}…` now" in found[0]
-    assert hygiene.review(name, document, actor="test") == found, (
+    assert hygiene.review(name, document, actor="test").problems == found, (
         "first seen wins: the edit is never taken as the reference"
     )
     assert AuditEvent.objects.filter(environment=name, action="fingerprints.recorded").count() == 1
@@ -203,4 +322,4 @@ def test_an_edited_applied_migration_is_caught_against_the_first_fingerprint(
     # Rolled back, then applied again with the edited file: a new application, nothing edited under it.
     ok(manage(project, url, "migrate", "media", "0003"))
     ok(manage(project, url, "migrate"))
-    assert hygiene.review(name, check(project, url, run_in_project), actor="test") == []
+    assert hygiene.review(name, check(project, url, run_in_project), actor="test") == hygiene.Review()
