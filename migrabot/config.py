@@ -24,6 +24,8 @@ from migrabot.redact import MIN_SECRET_LENGTH, url_password
 Principal = Annotated[str, StringConstraints(pattern=r"^(\*|[UWS][A-Z0-9]{2,})$")]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
 EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+# A PostgreSQL duration as lock_timeout/statement_timeout take it: "5s", "500ms", "2min", "1h"; "0" = none.
+Duration = Annotated[str, StringConstraints(pattern=r"^\d+(ms|s|min|h)?$")]
 WriteVerb = Literal["migrate", "rollback", "fake", "restore"]
 #: The verbs that change a target database; every other verb a worker runs only reads.
 WRITE_VERBS: frozenset[str] = frozenset(get_args(WriteVerb))
@@ -57,6 +59,16 @@ class Policy(_Strict):
     refuse_writes_on_check_failure: bool | None = None
     # Migration writes here must first have succeeded, step for step, on this environment.
     promote_from: Identifier | None = None
+    # PostgreSQL budgets, set on the migration's own connection. A migration queued for a lock
+    # blocks every later query on the table, so production gives up after lock_timeout (unset:
+    # "5s" where production = true, none elsewhere) and retries an atomic migration that failed
+    # only that way, lock_retries times with backoff. What cannot run in a transaction or is slow
+    # by design (CREATE INDEX CONCURRENTLY, VALIDATE CONSTRAINT) gets the slow_* budgets instead.
+    lock_timeout: Duration | None = None
+    statement_timeout: Duration = "0"
+    slow_lock_timeout: Duration = "0"
+    slow_statement_timeout: Duration = "0"
+    lock_retries: Annotated[int, Field(ge=0, le=10)] = 3
 
     def needs_approval(self, verb: str) -> bool:
         return verb in ALWAYS_APPROVED or verb in self.approval_for
@@ -79,6 +91,18 @@ class Environment(_Strict):
     @property
     def celery_queue(self) -> str:
         return self.queue or f"migrabot.{self.name}"
+
+    def lock_budget(self) -> list[str]:
+        """The probe's ``migrate`` arguments for the policy's PostgreSQL budgets."""
+        policy = self.policy
+        lock_timeout = policy.lock_timeout if policy.lock_timeout is not None else ("5s" if self.production else "0")
+        return [
+            f"--lock-timeout={lock_timeout}",
+            f"--statement-timeout={policy.statement_timeout}",
+            f"--slow-lock-timeout={policy.slow_lock_timeout}",
+            f"--slow-statement-timeout={policy.slow_statement_timeout}",
+            f"--lock-retries={policy.lock_retries}",
+        ]
 
     @property
     def refuses_writes_on_check_failure(self) -> bool:

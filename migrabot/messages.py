@@ -317,6 +317,20 @@ def model_changes_without_migration(environment: str, app: str, operations: Sequ
     )
 
 
+def lock_wait(app: str, name: str, attempt: int, retries: int, wait: float, blockers: Sequence[dict[str, Any]]) -> str:
+    held = "; ".join(
+        f"pid {b['pid']}" + (f" (`{escaped(b['application'])}`)" if b.get("application") else "")
+        + f", in a transaction for {b['seconds']} s"
+        for b in blockers
+    )
+    return (
+        f"⏳ `{app}.{name}` could not take its lock within the environment's `lock_timeout`"
+        + (f" — held by {held}" if held else "")
+        + f". PostgreSQL rolled it back whole, so nothing of it happened, and queries on its tables went on. "
+        f"Trying again in {wait:g} s (attempt {attempt} of {retries})."
+    )
+
+
 def third_party_model_changes(environment: str, app: str, operations: Sequence[str], folder: str) -> str:
     return (
         f"📦 `{environment}` · third-party app `{app}` (`{folder}`) has model changes its migrations do not "

@@ -63,7 +63,11 @@ def one_shot(args: argparse.Namespace, emit: Emit) -> dict[str, Any]:
         if args.expect:
             with open(args.expect, encoding="utf-8") as approved:
                 expected = json.load(approved)
-        return running.migrate(args.app_label, args.migration_name, args.fake, emit, expected)
+        budget = running.Budget(
+            args.lock_timeout, args.statement_timeout, args.slow_lock_timeout, args.slow_statement_timeout,
+            args.lock_retries,
+        )
+        return running.migrate(args.app_label, args.migration_name, args.fake, emit, expected, budget)
     return reads.answer(args)
 
 
@@ -173,8 +177,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         planned.add_argument("--fake", action="store_true")
         planned.add_argument("app_label", nargs="?")
         planned.add_argument("migration_name", nargs="?")
+    migrate = commands.choices[protocol.MIGRATE]
     # A JSON file of the approved code (code_under_approval's shape): run nothing else.
-    commands.choices[protocol.MIGRATE].add_argument("--expect", metavar="FILE")
+    migrate.add_argument("--expect", metavar="FILE")
+    # PostgreSQL budgets for the migration's connection (running.Budget); "0" is none.
+    for budget in ("lock-timeout", "statement-timeout", "slow-lock-timeout", "slow-statement-timeout"):
+        migrate.add_argument(f"--{budget}", default="0")
+    migrate.add_argument("--lock-retries", type=int, default=0)
     for name in ("connection", "catalog", "check", protocol.SESSION):
         commands.add_parser(name)
     return parser.parse_args(argv)

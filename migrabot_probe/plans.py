@@ -86,7 +86,9 @@ def describe_step(loader: Any, migration: Any, backwards: bool) -> dict[str, Any
     }
 
 
-def code_under_approval(loader: Any, migration_plan: list[tuple[Any, bool]]) -> dict[str, Any]:
+def code_under_approval(
+    loader: Any, migration_plan: list[tuple[Any, bool]], sqls: list[str] | None = None
+) -> dict[str, Any]:
     """The files and SQL a plan runs, in the shape the worker's expectation has (plans.expectation)."""
     return {
         "steps": [
@@ -94,7 +96,7 @@ def code_under_approval(loader: Any, migration_plan: list[tuple[Any, bool]]) -> 
              migration_sha256(migration)]
             for migration, backwards in migration_plan
         ],
-        "sql_sha256": hashlib.sha256(plan_sql(loader, migration_plan).encode()).hexdigest(),
+        "sql_sha256": hashlib.sha256(plan_sql(loader, migration_plan, sqls).encode()).hexdigest(),
     }
 
 

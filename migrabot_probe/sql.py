@@ -7,14 +7,18 @@ from typing import Any
 from migrabot_probe.reversibility import irreversible_operations
 
 
-def plan_sql(loader: Any, migration_plan: list[tuple[Any, bool]]) -> str:
-    """Each step's `sqlmigrate [--backwards]` output under a `-- app.name` header."""
+def plan_sql(loader: Any, migration_plan: list[tuple[Any, bool]], sqls: list[str] | None = None) -> str:
+    """Each step's `sqlmigrate [--backwards]` output under a `-- app.name` header (``sqls``: the
+    steps' SQL, if already collected)."""
     parts = []
-    for migration, backwards in migration_plan:
+    for (migration, backwards), sql in zip(migration_plan, sqls or steps_sql(loader, migration_plan), strict=True):
         header = f"-- {migration.app_label}.{migration.name}" + (" (backwards)" if backwards else "")
-        sql = step_sql(loader, migration, backwards)
         parts.append(header + "\n" + (sql + "\n" if sql else ""))
     return "".join(parts)
+
+
+def steps_sql(loader: Any, migration_plan: list[tuple[Any, bool]]) -> list[str]:
+    return [step_sql(loader, migration, backwards) for migration, backwards in migration_plan]
 
 
 def step_sql(loader: Any, migration: Any, backwards: bool) -> str:

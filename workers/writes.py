@@ -122,7 +122,10 @@ def _migrate(job: Job) -> None:
     # A migration may rightly take hours; only the probe's reads are held to the usual limit.
     runner = Target(job.environment, timeout_seconds=MIGRATION_TIMEOUT_SECONDS)
     with _approved_code(job) as expected:
-        events = runner.stream("migrate", *fake, "--expect", expected, "--", *job.request.args, stop=job.beat.lost)
+        budget = job.environment.lock_budget()
+        events = runner.stream(
+            "migrate", *fake, *budget, "--expect", expected, "--", *job.request.args, stop=job.beat.lost
+        )
         _follow(job, events)
 
 
@@ -140,6 +143,12 @@ def _follow(job: Job, events: Iterator[dict[str, Any]]) -> None:
     progress: list[dict[str, Any]] = []
     try:
         for event in events:
+            if event.get("event") == "lock_timeout":
+                if progress and progress[-1]["name"] == event["name"]:
+                    progress.pop()  # its start: rolled back whole, it starts again
+                job.say(note(messages.lock_wait(event["app"], event["name"], event["attempt"], event["retries"],
+                                                event["wait"], event["blockers"])))
+                continue
             if "event" in event:
                 finishes_last = (
                     event["event"].endswith("_success") and progress and progress[-1]["name"] == event["name"]
