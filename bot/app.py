@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connection, connections
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
@@ -49,6 +49,7 @@ def build_app(
     directory: Directory | None = None,
 ) -> Bot:
     """The app with its listeners; nothing runs in the background until ``Bot.start``."""
+    _keep_connections()
     # process_before_response: the listener only parses and writes a row, so answering once it
     # returns costs ~0.1 ms instead of the default runner's step-wise wait (~10 ms). The bot token
     # is authorized as it is, with no auth.test (Bolt calls it at start, or at the first request):
@@ -59,7 +60,7 @@ def build_app(
         signing_secret=signing_secret,
         process_before_response=True,
     )
-    app.middleware(_close_connections)
+    app.middleware(_release_connection)
     directory = directory or Directory(client, groups=_policy_groups(config), **_directory_timing())
     notifier = Notifier(with_retries(client), config)
     followup = FollowUp(config=config, notifier=notifier, enqueue=enqueue)
@@ -69,12 +70,31 @@ def build_app(
     return Bot(app, followup, Housekeeper(followup, every_seconds=sweep_seconds), directory, notifier)
 
 
-def _close_connections(next: Callable[[], None]) -> None:
-    """Bolt serves each request on some thread: give back its database connection afterwards."""
+def _keep_connections() -> None:
+    """Every thread of the bot's process keeps its control-plane connection from one request or
+    job to the next: each lives long and serves many (gunicorn's pool of threads, the follow-up
+    pool, the notifier, the sweep; ``BackgroundServer``, a thread per request, closes its own).
+    A connection per request, the settings' default, cost more than the rest of the ack together:
+    on SQLite the open (``PRAGMA journal_mode``) and above all the close (the last connection
+    checkpoints the WAL, with fsync); on PostgreSQL a connection and its authentication.
+    ``close_old_connections`` after each request still drops one that broke, and the health check
+    before the next use replaces one that died while idle (PostgreSQL restarted, say)."""
+    for database in connections.settings.values():
+        database.update(CONN_MAX_AGE=None, CONN_HEALTH_CHECKS=True)
+
+
+def _release_connection(next: Callable[[], None]) -> None:
+    """After each request: its thread's connection is dropped if it broke (see ``_keep_connections``).
+    On SQLite the commit that takes the WAL past 1,000 pages also checkpoints it, copying it into
+    the database with fsync: several ms, every few dozen commands, which made the ack's p99. The
+    threads that serve Slack leave that to the process's other connections (the follow-up's write
+    after each ack, the notifier, the sweep: ``housekeeping.checkpoint``) and to the workers'."""
     try:
         next()
     finally:
         close_old_connections()
+        if connection.vendor == "sqlite" and connection.connection is not None:
+            connection.connection.execute("PRAGMA wal_autocheckpoint = 0")
 
 
 def _bot_token(token: str) -> Callable[..., AuthorizeResult]:

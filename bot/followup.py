@@ -1,7 +1,11 @@
 """What happens after the ack, off Slack's request thread: enqueueing, and recording decisions.
 
 The ack path only parses, checks and writes rows; the broker waits until here, so ``ack()`` never
-waits on the network. Nothing here waits on Slack either: what the thread should say is recorded
+waits on the network. New requests go out from one job at a time, in the order they came, each
+batch marked enqueued in one update: under load that is one write for many requests instead of a
+read and a write each, so the ack path's own transactions wait less (SQLite has one writer).
+
+Nothing here waits on Slack either: what the thread should say is recorded
 (``services.post_record``) and the notifier shows it. Only the bot's private answers to one person
 (a refused click) and channel announcements are direct Slack calls, still after the ack.
 """
@@ -9,6 +13,7 @@ waits on the network. Nothing here waits on Slack either: what the thread should
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -17,7 +22,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from bot.notify import Notifier
-from controlplane import selectors, services
+from controlplane import services
 from controlplane.models import Request, State
 from migrabot import messages
 from migrabot.config import Config
@@ -33,6 +38,9 @@ class FollowUp:
         self.notifier = notifier
         self._enqueue = enqueue
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="followup")
+        self._new: list[Request] = []  # committed, not yet handed to the broker
+        self._sending = False  # a job is sending ``_new``
+        self._lock = threading.Lock()
 
     @property
     def environments(self) -> list[str]:
@@ -47,22 +55,41 @@ class FollowUp:
 
     # --- jobs ----------------------------------------------------------------------------------
 
-    def start(self, request_id: int) -> None:
-        """A new request: its first task (its card is already recorded for the notifier)."""
-        request = selectors.request_get(request_id=request_id)
-        if request is not None:
-            self.enqueue(request)
+    def start(self, request: Request) -> None:
+        """A new request, committed (its card is already recorded for the notifier): its first
+        task goes out after the ack, from the one job that sends what came in meanwhile too."""
+        with self._lock:
+            self._new.append(request)
+            idle, self._sending = not self._sending, True
+        if idle:
+            self.submit(self._send_new)
 
-    def enqueue(self, request: Request) -> None:
-        queue = self._config.environments[request.environment].celery_queue
-        try:
-            self._enqueue(request.pk, queue=queue)
-        except Exception as error:  # kombu raises more than OperationalError when Redis goes away
-            # The row keeps its state with no ``enqueued_at``; the sweep sends it once the broker is back.
-            log.warning("request.queue_unreachable request=%s queue=%s error=%r", request.pk, queue, error)
-            services.post_note(request_id=request.pk, text=messages.queue_unreachable(request.pk))
-            return
-        services.request_mark_enqueued(request_id=request.pk)
+    def _send_new(self) -> None:
+        while True:
+            with self._lock:
+                batch, self._new = self._new, []
+                self._sending = bool(batch)
+            if not batch:
+                return
+            try:
+                self.enqueue(*batch)
+            except Exception:  # the control plane: rows with no ``enqueued_at`` are the sweep's
+                log.exception("request.enqueue_failed requests=%s", [request.pk for request in batch])
+
+    def enqueue(self, *requests: Request) -> None:
+        """Send each request's task, then record the ones sent (a resend is harmless: the worker claims the row)."""
+        sent = []
+        for request in requests:
+            queue = self._config.environments[request.environment].celery_queue
+            try:
+                self._enqueue(request.pk, queue=queue)
+            except Exception as error:  # kombu raises more than OperationalError when Redis goes away
+                # The row keeps its state with no ``enqueued_at``; the sweep sends it once the broker is back.
+                log.warning("request.queue_unreachable request=%s queue=%s error=%r", request.pk, queue, error)
+                services.post_note(request_id=request.pk, text=messages.queue_unreachable(request.pk))
+                continue
+            sent.append(request.pk)
+        services.request_mark_enqueued(request_ids=sent)
 
     def decided(self, request_id: int, person: str, approvers: list[str], final: bool) -> None:
         """After a click: show it in the thread; once approved, send the run to the worker."""

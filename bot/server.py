@@ -29,7 +29,7 @@ from typing import Any, Self
 from urllib.parse import parse_qsl
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
@@ -58,6 +58,14 @@ _ACTION_FIELDS = ("type", "action_id", "block_id", "value", "action_ts")
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            # A thread per request (robust to a slow client): its connection, which ``bot.app``
+            # keeps for a thread's next request, must end with it.
+            connections.close_all()
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -231,6 +239,11 @@ def serve_with_gunicorn(
         def load_config(self) -> None:
             for key, value in settings.items():
                 self.cfg.set(key, value)
+            # Newer gunicorn opens a control socket at one path per user ($XDG_RUNTIME_DIR/gunicorn.ctl):
+            # the bot, its replicas and the audit server on one host would remove each other's, and
+            # it is a management interface nobody here uses.
+            if "control_socket_disable" in self.cfg.settings:
+                self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
             return application

@@ -10,8 +10,12 @@ def request_get(*, request_id: int) -> Request | None:
 
 
 def catalog_get(*, environment: str) -> dict[str, list[str]] | None:
-    catalog = Catalog.objects.filter(environment=environment).first()
-    return catalog.apps if catalog else None
+    # By its key, with none of the ORDER BY that ``first()`` adds: every command reads it before its ack.
+    try:
+        apps: dict[str, list[str]] = Catalog.objects.get(pk=environment).apps
+    except Catalog.DoesNotExist:
+        return None
+    return apps
 
 
 def request_succeeded_with_steps(*, environment: str, steps_digest: str) -> Request | None:

@@ -56,7 +56,10 @@ def request_create(
                 response_url=response_url,
             )
             audit_record(actor=requester, action="request.created", request=request, args=args, verb=verb)
-            post_record(request_id=request.pk, key="card", kind="card")
+            # The card, created outright: a request this transaction made has no posts to update,
+            # and this is the ack path (``post_record`` tries an update first, then a savepoint).
+            Post.objects.create(request=request, key="card", kind="card")
+            wake.after_commit()
     except IntegrityError:
         return Request.objects.get(trigger_id=trigger_id), False
     return request, True
@@ -67,8 +70,10 @@ def request_attach_card(*, request_id: int, thread_ts: str) -> None:
     Request.objects.filter(pk=request_id, thread_ts="").update(thread_ts=thread_ts)
 
 
-def request_mark_enqueued(*, request_id: int) -> None:
-    Request.objects.filter(pk=request_id).update(enqueued_at=timezone.now())
+def request_mark_enqueued(*, request_ids: Collection[int]) -> None:
+    """The requests' tasks were handed to the broker (one update for a batch of them)."""
+    if request_ids:
+        Request.objects.filter(pk__in=request_ids).update(enqueued_at=timezone.now())
 
 
 def request_transition(

@@ -21,6 +21,9 @@ CHANNEL = "migrabot.posts"
 POLL_SECONDS = 1.0
 
 _recorded = threading.Event()
+_to_publish = threading.Event()  # a wake-up for the other processes, which ``_publish`` sends
+_publisher: threading.Thread | None = None
+_publisher_lock = threading.Lock()
 
 
 def after_commit() -> None:
@@ -30,12 +33,39 @@ def after_commit() -> None:
 
 def _wake() -> None:
     _recorded.set()
-    client = _redis()
-    if client is not None:
+    if _redis() is not None:
+        # Sent from a thread of its own: the commit is often a slash command's, before its ack,
+        # and Redis is a network call (~0.2 ms; seconds when it hangs). Wake-ups that come while
+        # one is sent go out as one: a notifier woken reconciles all that is pending anyway.
+        _to_publish.set()
+        _start_publisher()
+
+
+def _start_publisher() -> None:
+    global _publisher
+    with _publisher_lock:
+        if _publisher is None:
+            _publisher = threading.Thread(target=_publish, name="wake-publisher", daemon=True)
+            _publisher.start()
+
+
+def _publish() -> None:
+    while True:
+        _to_publish.wait()
+        _to_publish.clear()
         try:
-            client.publish(CHANNEL, b"1")
+            _redis().publish(CHANNEL, b"1")
         except Exception as error:  # the broker is down: the notifier's own look catches up
             log.warning("wake.unpublished error=%r", error)
+
+
+def _forget_publisher() -> None:
+    """A forked child (a Celery pool process) has none of its parent's threads: it starts its own."""
+    global _publisher, _publisher_lock, _to_publish
+    _publisher, _publisher_lock, _to_publish = None, threading.Lock(), threading.Event()
+
+
+os.register_at_fork(after_in_child=_forget_publisher)
 
 
 def wait(timeout: float = POLL_SECONDS) -> None:

@@ -78,13 +78,15 @@ def _queue(command: Command, body: dict[str, Any], followup: FollowUp) -> str:
     )
     if not created:
         return messages.duplicate_delivery(request.pk)
-    followup.submit(followup.start, request.pk)
+    followup.start(request)
     return messages.received(request.pk, request.command_text)
 
 
 def _refuse_if_locked(environment: str) -> None:
     """A write on an environment someone locked with ``lock`` is refused when it is asked for:
-    nothing is planned, nobody is asked to approve (a run's own lock is waited out at run time)."""
+    nothing is planned, nobody is asked to approve. The lock a *run* holds is met at run time: an
+    approved write that finds another write running there is refused, and says so (never queued
+    behind it: its plan would no longer be the one approved)."""
     lock = lock_current(environment=environment)
     if lock is not None and lock.holder.startswith("user:"):
         raise Refusal(messages.locked(environment, lock.holder, lock.reason, lock.acquired_at))

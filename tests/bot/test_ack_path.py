@@ -1,0 +1,83 @@
+"""The ack path in process: a thread keeps its control-plane connection from one command to the
+next, and leaves SQLite's checkpoints to the other connections."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from django.db import connection, connections
+from slack_bolt.request import BoltRequest
+from slack_sdk import WebClient
+from slack_sdk.signature import SignatureVerifier
+
+from bot.app import Bot, build_app
+from controlplane import services
+from controlplane.models import Request
+from migrabot.config import load_config
+
+EXAMPLE_PROJECT = Path(__file__).resolve().parents[2] / "example" / "backend"
+SECRET = "ack-path-signing-secret"
+ENV = f"ack{uuid.uuid4().hex[:8]}"
+CONFIG = f"""
+[environments.{ENV}]
+project = "{EXAMPLE_PROJECT}"
+settings = "backend.settings"
+[environments.{ENV}.policy]
+readers = ["*"]
+"""
+
+
+@pytest.fixture(scope="module")
+def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
+    folder = tmp_path_factory.mktemp("ack-path")
+    (folder / "migrabot.toml").write_text(CONFIG)
+    services.catalog_publish(environment=ENV, apps={"accounts": ["0001_initial", "0002_profile"]})
+    client = WebClient(token="xoxb-ack-path", base_url="http://127.0.0.1:9/")  # never called on the ack path
+    bot = build_app(
+        config=load_config(folder / "migrabot.toml"), client=client, signing_secret=SECRET, enqueue=_nowhere
+    )
+    yield bot
+    bot.close()
+    connections.close_all()  # this thread's connection was the bot's: the next test starts afresh
+
+
+def _nowhere(request_id: int, *, queue: str) -> None:
+    pass
+
+
+def command(bot: Bot, text: str) -> Request:
+    body = urlencode(
+        {"command": "/migrate", "text": text, "user_id": "U0ALICE", "channel_id": "C0ACK",
+         "trigger_id": f"ack.{uuid.uuid4().hex}", "team_id": "T0LOCAL"}
+    )  # fmt: skip
+    stamp = str(int(time.time()))
+    headers = {
+        "content-type": ["application/x-www-form-urlencoded"],
+        "x-slack-request-timestamp": [stamp],
+        "x-slack-signature": [SignatureVerifier(SECRET).generate_signature(timestamp=stamp, body=body)],
+    }
+    response = bot.app.dispatch(BoltRequest(body=body, headers=headers))
+    assert response.status == 200, response.body
+    return Request.objects.order_by("-id")[0]
+
+
+def test_a_thread_keeps_its_connection_from_one_command_to_the_next(bot: Bot) -> None:
+    first = command(bot, f"showmigrations {ENV} accounts")
+    kept = connection.connection
+    second = command(bot, f"showmigrations {ENV} accounts")
+    assert second.pk > first.pk  # both recorded, and committed before their ack
+    assert kept is not None and connection.connection is kept
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="a SQLite WAL setting")
+def test_the_thread_that_acks_leaves_checkpoints_to_the_others(bot: Bot) -> None:
+    command(bot, f"showmigrations {ENV} accounts")
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_autocheckpoint")
+        assert cursor.fetchone()[0] == 0
+
