@@ -214,11 +214,36 @@ def bench_size(size: int, root: Path, runs: int) -> None:
             report(f"{verb}, cold after start", mine, theirs, "manage.py", "goal <= 1.2")
         deployed.write_text(original)
         answered(local, f"showmigrations {name}")
+        bench_fresh_process(config.environments[name], runs)
         if size == 250:
             bench_rollback(local, project, config.environments[name], runs, last_app, back_to)
         print(f"  warm session's memory: {(SESSIONS.memory_kib(name) or 0) / 1024:.0f} MiB", flush=True)
     SESSIONS.close_all()
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def bench_fresh_process(environment: Any, runs: int) -> None:
+    """What running a migration in a fresh probe process costs over the warm session: the
+    measurement behind running migrations in a process of their own (manage.py pays it too)."""
+    from migrabot_probe.protocol import command_line
+    from workers.target import Target
+
+    target = Target(environment)
+
+    def fresh() -> float:
+        started = time.perf_counter()
+        subprocess.run(command_line(environment.python, "catalog"), cwd=environment.project, env=target.environ(),
+                       check=True, stdout=subprocess.DEVNULL)
+        return time.perf_counter() - started
+
+    def warm() -> float:
+        started = time.perf_counter()
+        target.probe("catalog")
+        return time.perf_counter() - started
+
+    mine, theirs = side_by_side(runs, warm, fresh)
+    print(f"  a fresh probe process (django.setup, every migration imported): {theirs:.0f} ms; "
+          f"the same call to the warm session: {mine:.0f} ms", flush=True)
 
 
 def bench_rollback(local: Any, project: Path, environment: Any, runs: int, app: str, back_to: str) -> None:

@@ -8,8 +8,11 @@ its number of migrations). It is idempotent and resumable: whatever crashed, the
 left to do. Several bots may run it against one control plane: a post is claimed with a
 conditional update before its Slack call, so only one of them makes it.
 
-Slack failures are logged and retried with backoff (slack_sdk's retry handlers for rate limits,
-server and connection errors first; then per post, honouring ``Retry-After``). They never touch a
+Requests are reconciled side by side (``MIGRABOT_NOTIFIER_THREADS``, default 4): each request's
+posts by one thread at a time, in order, so one slow thread (or a Slack call that waits out a
+rate limit) holds up only its own. Slack failures are logged and retried with backoff
+(slack_sdk's retry handlers for rate limits, server and connection errors first; then per post,
+honouring ``Retry-After``). They never touch a
 request: workers record and go on, and the thread catches up when Slack answers again. The one
 exception is a channel the bot cannot post in (``not_in_channel``, ``channel_not_found``): the
 request is ended there, and the requester told privately through the command's ``response_url``.
@@ -22,6 +25,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -46,6 +50,7 @@ CLAIM = timedelta(seconds=float(os.environ.get("MIGRABOT_POST_CLAIM_SECONDS") or
 BACKOFF_SECONDS = (1, 2, 5, 10, 20, 30)  # a thread catches up within 30 s of Slack coming back
 UNREACHABLE_CHANNEL = ("not_in_channel", "channel_not_found", "is_archived")
 BATCH = 200
+THREADS = int(os.environ.get("MIGRABOT_NOTIFIER_THREADS") or 4)
 RECORD_TRIES = 10
 
 
@@ -64,6 +69,7 @@ class Notifier:
         self.min_update = timedelta(seconds=float(os.environ.get("MIGRABOT_MIN_UPDATE_SECONDS") or MIN_UPDATE_SECONDS))
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="notifier-request")
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -79,6 +85,7 @@ class Notifier:
         self._stopped.set()
         for worker in self._threads:
             worker.join(5)
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _listen(self) -> None:
         try:
@@ -116,7 +123,17 @@ class Notifier:
         due = Q(retry_at__isnull=True) | Q(retry_at__lte=now)
         pending = Post.objects.filter(due, pending=True, request__environment__in=list(self.config.environments))
         request_ids = list(pending.order_by("request_id").values_list("request_id", flat=True).distinct()[:BATCH])
-        return sum(self._reconcile_request(request_id) for request_id in request_ids)
+        return sum(self._pool.map(self._reconcile_one, request_ids))
+
+    def _reconcile_one(self, request_id: int) -> int:
+        """One request's pass, on a pool thread: its failure is logged and holds up no other."""
+        try:
+            return self._reconcile_request(request_id)
+        except Exception:
+            log.exception("notifier.request_failed", extra={"request": request_id})
+            return 0
+        finally:
+            close_old_connections()
 
     def _reconcile_request(self, request_id: int) -> int:
         request = Request.objects.get(pk=request_id)
