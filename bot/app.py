@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from django.db import close_old_connections, connection, connections
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 
 from bot.directory import Directory
@@ -17,6 +19,18 @@ from bot.housekeeping import SWEEP_SECONDS, Housekeeper
 from bot.listeners import actions, commands
 from bot.notify import Notifier, with_retries
 from migrabot.config import Config
+
+
+class _NotTheTokenWarning(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment even when given a client, and warns at every
+    start that it will not use it: we authorize with that very token (``_bot_token``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+_BOLT_LOG = logging.getLogger("slack_bolt.App")
+_BOLT_LOG.addFilter(_NotTheTokenWarning())
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,7 @@ def build_app(
         authorize=_bot_token(client.token or ""),
         signing_secret=signing_secret,
         process_before_response=True,
+        logger=_BOLT_LOG,
     )
     app.middleware(_release_connection)
     directory = directory or Directory(client, groups=_policy_groups(config), **_directory_timing())

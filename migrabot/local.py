@@ -11,6 +11,7 @@ same command rehearses a real configuration too.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from migrabot.config import Config, config_path, load_config
+from migrabot.config import Config, ConfigError, config_path, load_config
 
 BOT_TOKEN = "xoxb-local-stand-in"
 SIGNING_SECRET = "local-signing-secret"
@@ -40,7 +41,8 @@ if TYPE_CHECKING:
 
 def run_local(*, script: str | None, workdir: str | None) -> int:
     with ExitStack() as stack:
-        folder = Path(workdir) if workdir else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        # Absolute: the targets run in their own folders, where a relative path means something else.
+        folder = Path(workdir).resolve() if workdir else Path(stack.enter_context(tempfile.TemporaryDirectory()))
         folder.mkdir(parents=True, exist_ok=True)
         chat = stack.enter_context(local_stack(folder, load_config(config_path()))).chat
         if script is None:
@@ -112,9 +114,16 @@ def _prepare_targets(folder: Path, config: Config) -> None:
             continue
         target = Target(environment)
         starting_point = STARTING_POINT.get(environment.name, ())
-        target.manage("migrate", *starting_point, "--noinput")
-        if not starting_point:
-            target.manage("seed_demo")
+        try:
+            target.manage("migrate", *starting_point, "--noinput")
+            if not starting_point:
+                target.manage("seed_demo")
+        except subprocess.CalledProcessError as error:  # the target's own words, not our traceback
+            said = "\n".join((error.stderr or "").strip().splitlines()[-8:])
+            raise ConfigError(
+                f"local mode could not prepare `{environment.name}`: `manage.py {' '.join(error.cmd[2:])}` "
+                f"in {environment.project} exited with {error.returncode}:\n{said}"
+            ) from None
         marker.touch()
 
 

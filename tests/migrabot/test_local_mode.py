@@ -52,3 +52,23 @@ def test_local_script_shows_the_conversation(tmp_path: Path, control_plane_url: 
             assert (
                 connection.execute("SELECT count(*) FROM controlplane_request").fetchone()[0] == 2
             )  # showmigrations, rollback
+
+
+def test_a_relative_workdir_works_and_the_demo_is_quiet(tmp_path: Path) -> None:
+    """`--workdir work` is the caller's folder, not each target's; nothing but the conversation
+    reaches stderr (no kombu or Bolt warnings)."""
+    (tmp_path / "demo.script").write_text("as alice: /migrate showmigrations dev accounts\n")
+    local_only = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MIGRABOT_HOME", "MIGRABOT_BROKER_URL")
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "migrabot.cli", "local", "--script", "demo.script", "--workdir", "work"],
+        cwd=tmp_path,
+        env=local_only | {"MIGRABOT_CONFIG": str(ROOT / "migrabot.toml"), "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "*dev*:" in result.stdout and (tmp_path / "work" / "dev.sqlite3").exists()
+    assert "WARNING" not in result.stderr and "Traceback" not in result.stderr, result.stderr
