@@ -44,6 +44,8 @@ def main(argv: list[str]) -> int:
     die_with_worker()
     setup_django()
     signal.signal(protocol.STOP_SIGNAL, lambda *_: running.STOP_REQUESTED.append(True))
+    if getattr(args, "when_told", False) and not told_to_go():
+        return protocol.DONE_EXIT  # the worker decided not to run: nothing ran
     emit = line_writer(sys.stdout)  # bound now: migrate redirects sys.stdout while it runs
     try:
         document, status = one_shot(args, emit), protocol.DONE_EXIT
@@ -55,6 +57,18 @@ def main(argv: list[str]) -> int:
         document, status = {"stopped": stop.document}, protocol.STOPPED_EXIT
     emit(document)
     return status
+
+
+def told_to_go() -> bool:
+    """Warm up (Django is set up; import the migrations, build the graph), then wait for the
+    worker's word on stdin: ``go``, or its end (the run was called off)."""
+    from django.db import connections
+
+    GRAPHS.refresh()
+    with contextlib.suppress(Exception):  # the run itself will meet and report any failure
+        GRAPHS.applied(connections["default"])
+    connections.close_all()  # no connection held while the worker backs up
+    return sys.stdin.readline().strip() == "go"
 
 
 def one_shot(args: argparse.Namespace, emit: Emit) -> dict[str, Any]:
@@ -109,8 +123,8 @@ def serve(calls: IO[str], answers: IO[str]) -> int:
 
 
 def warm_up() -> None:
-    """Import every migration and build the graph now, not during the first call (with the
-    database's applied migrations where it answers: that is the loader calls use)."""
+    """Import every migration, build the graph and run the model-change check now, not during the
+    first call (with the database's applied migrations where it answers: the loader calls use)."""
     from django.db import connections
 
     GRAPHS.refresh()
@@ -120,6 +134,8 @@ def warm_up() -> None:
         GRAPHS.disk()
     finally:
         connections.close_all()
+    with contextlib.suppress(Exception):  # a plan or check will meet it, and say so
+        hygiene.model_changes()
 
 
 def _waiting(calls: IO[str]) -> bool:
@@ -184,6 +200,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     for budget in ("lock-timeout", "statement-timeout", "slow-lock-timeout", "slow-statement-timeout"):
         migrate.add_argument(f"--{budget}", default="0")
     migrate.add_argument("--lock-retries", type=int, default=0)
+    # Start now, run when told: the worker starts the run's process before its re-plan and backup.
+    migrate.add_argument("--when-told", action="store_true")
     for name in ("connection", "catalog", "check", protocol.SESSION):
         commands.add_parser(name)
     return parser.parse_args(argv)

@@ -8,8 +8,8 @@ documents one per line (``migrate`` one ``Event`` per migration as it happens, t
 result) and exits with one of the codes below. ``session`` starts a warm session: it reads
 ``Call`` lines on stdin and answers each with one ``Answer`` line on stdout, until stdin closes.
 
-Supported targets: Python 3.10 to 3.13, Django 4.2 to 5.2 (tests run the oldest and the newest
-Django here; the code is kept to Python 3.10 syntax and checked with ``ast`` for it).
+Supported targets: Python 3.10 to 3.13, Django 4.2 to 5.2 — the tests run Python 3.10 with
+Django 4.2 and Python 3.13 with Django 5.2 (``tests/workers/test_probe_versions.py``).
 """
 
 from __future__ import annotations

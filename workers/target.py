@@ -11,12 +11,14 @@ that says how (``migrabot_probe.protocol``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO, Any
 
 from controlplane.errors import MigrabotError, Refusal
@@ -92,48 +94,34 @@ class Target:
 
     def stream(self, command: str, *args: str, stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:
         """Run the probe's ``command args…`` in a process of its own, yielding each JSON line as it
-        arrives.
+        arrives (``Run.events`` says what it raises). Read it to the end."""
+        with self.start(command, *args, stop=stop) as run:
+            run.go()
+            yield from run.events()
 
-        Raises ``Refusal`` (exit 3), ``MigrationFailed`` (exit 4, after yielding the events
-        before it), ``RunStopped`` (exit 5: ``stop`` was set, and the probe began no migration
-        after that) or ``TargetError`` (anything else, or longer than ``timeout_seconds``).
-        Lines that are not JSON objects (a target's settings printing) are skipped.
-        Read it to the end: a reader that stops early leaves the probe writing to a closed pipe.
-        """
+    @contextmanager
+    def start(self, command: str, *args: str, stop: threading.Event | None = None) -> Iterator[Run]:
+        """Start the probe's ``command args…`` now; with ``--when-told`` among the args it sets
+        Django up and imports the migrations, then waits for ``Run.go``. Leaving the block
+        without ``go`` ends it having run nothing; with it, after the process exited."""
         # stderr goes to a file, not a pipe: a chatty target must not block on a full pipe
         # while we are reading its stdout.
-        with tempfile.TemporaryFile("w+", encoding="utf-8") as stderr, self._start(command, args, stderr) as process:
-            timer = threading.Timer(self.timeout_seconds, process.kill)
-            timer.start()
-            ended = threading.Event()
-            if stop is not None:
-                threading.Thread(target=_pass_stop, args=(stop, ended, process), daemon=True).start()
-            verdict: dict[str, Any] = {}
+        with tempfile.TemporaryFile("w+", encoding="utf-8") as stderr:
+            process = children.popen(
+                protocol.command_line(self.environment.python, command, *args),
+                cwd=self.environment.project,
+                env=self.environ(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                encoding="utf-8",
+            )
+            run = Run(self, command, process, stderr, stop)
             try:
-                assert process.stdout is not None
-                for document in filter(None, map(_json_object, process.stdout)):
-                    if "refusal" in document or "failed" in document or "stopped" in document:
-                        verdict = document  # printed last; raised below from the exit code
-                    else:
-                        yield document
-                returncode = process.wait()
-                timed_out = timer.finished.is_set()
+                yield run
             finally:
-                timer.cancel()
-                ended.set()
-            stderr.seek(0)
-            self._raise_for(command, returncode, verdict, stderr.read(), timed_out)
-
-    def _start(self, command: str, args: tuple[str, ...], stderr: IO[str]) -> subprocess.Popen[str]:
-        return children.popen(
-            protocol.command_line(self.environment.python, command, *args),
-            cwd=self.environment.project,
-            env=self.environ(),
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-            encoding="utf-8",
-        )
+                run.close()
 
     def _raise_for(self, command: str, returncode: int, verdict: dict[str, Any], stderr: str, timed_out: bool) -> None:
         """Turn how the probe ended into the matching exception (nothing when it succeeded)."""
@@ -168,6 +156,62 @@ class Target:
     def _describe_failure(self, command: str, returncode: int, stderr: str) -> str:
         tail = "\n".join(stderr.strip().splitlines()[-5:]) or "(no output)"
         return redact(f"`{command}` exited with {returncode} in `{self.environment.name}`:\n{tail}", self.secrets)
+
+
+class Run:
+    """One probe process started by ``Target.start``."""
+
+    def __init__(
+        self, target: Target, command: str, process: subprocess.Popen[str], stderr: IO[str],
+        stop: threading.Event | None,
+    ) -> None:
+        self.target, self.command, self.process, self.stderr, self.stop = target, command, process, stderr, stop
+        self.timer = threading.Timer(target.timeout_seconds, process.kill)
+        self.timer.start()
+        self.ended = threading.Event()
+        if stop is not None:
+            threading.Thread(target=_pass_stop, args=(stop, self.ended, process), daemon=True).start()
+
+    def go(self) -> None:
+        """Tell a process started ``--when-told`` to run (any other one ignores it)."""
+        assert self.process.stdin is not None
+        with contextlib.suppress(OSError):  # it may have ended already: events() will say why
+            self.process.stdin.write("go\n")
+            self.process.stdin.close()
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """Each JSON line as it arrives. Raises ``Refusal`` (exit 3), ``MigrationFailed`` (exit 4,
+        after yielding the events before it), ``RunStopped`` (exit 5: ``stop`` was set, and the
+        probe began no migration after that) or ``TargetError`` (anything else, or longer than
+        ``timeout_seconds``). Lines that are not JSON objects (a target's settings printing) are
+        skipped."""
+        verdict: dict[str, Any] = {}
+        try:
+            assert self.process.stdout is not None
+            for document in filter(None, map(_json_object, self.process.stdout)):
+                if "refusal" in document or "failed" in document or "stopped" in document:
+                    verdict = document  # printed last; raised below from the exit code
+                else:
+                    yield document
+            returncode = self.process.wait()
+            timed_out = self.timer.finished.is_set()
+        finally:
+            self.timer.cancel()
+            self.ended.set()
+        self.stderr.seek(0)
+        self.target._raise_for(self.command, returncode, verdict, self.stderr.read(), timed_out)
+
+    def close(self) -> None:
+        """Wait for the process to end: one never told to go ends at once, having run nothing; a
+        running migration is never cut short here (the timeout and the worker's death do that)."""
+        if self.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
+        self.process.wait()
+        self.timer.cancel()
+        self.ended.set()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 def _pass_stop(stop: threading.Event, ended: threading.Event, process: subprocess.Popen[str]) -> None:

@@ -31,7 +31,7 @@ from workers.catalog import read
 from workers.guards import guarded
 from workers.job import Job, note
 from workers.plans import compute_plan, expectation, is_empty, plan_digest, steps_digest, what_changed
-from workers.target import MigrationFailed, RunStopped, Target
+from workers.target import MigrationFailed, Run, RunStopped, Target
 
 MIGRATION_TIMEOUT_SECONDS = 6 * 60 * 60
 PROGRESS_SHOWN = 30  # about what a progress message shows (slackui.cards.progress) before folding
@@ -83,14 +83,31 @@ def run(job: Job) -> None:
     if token is None:
         raise Refusal(messages.locked(environment, lock.holder, lock.reason, lock.acquired_at))
     try:
-        with job.beat.holding(environment=environment, token=token):
-            _run_locked(job)
+        with job.beat.holding(environment=environment, token=token), _started_run(job) as started:
+            _run_locked(job, started)
     finally:
-        # Every child of the run has exited by now (Target.stream waits for the probe).
+        # Every child of the run has exited by now (Target.start waits for the probe).
         lock_release(environment=environment, token=token, actor=job.actor)
 
 
-def _run_locked(job: Job) -> None:
+@contextmanager
+def _started_run(job: Job) -> Iterator[Run | None]:
+    """The run's probe process, started before the re-plan and the backup so that its Django set-up
+    and imports happen meanwhile; it runs only when told (``Run.go``), and nothing if not."""
+    if job.request.verb == "restore":
+        yield None
+        return
+    fake = ["--fake"] if job.request.verb == "fake" else []
+    # A migration may rightly take hours; only the probe's reads are held to the usual limit.
+    runner = Target(job.environment, timeout_seconds=MIGRATION_TIMEOUT_SECONDS)
+    with _approved_code(job) as expected, runner.start(
+        "migrate", *fake, *job.environment.lock_budget(), "--when-told", "--expect", expected, "--",
+        *job.request.args, stop=job.beat.lost,
+    ) as started:
+        yield started
+
+
+def _run_locked(job: Job, started: Run | None) -> None:
     plan = compute_plan(job.target, job.request)
     if plan_digest(job.request, plan) != job.request.plan_digest:
         _refuse_changed(job, plan)
@@ -106,27 +123,16 @@ def _run_locked(job: Job) -> None:
         raise Refusal(messages.lock_lost_before_run())
     if not job.move(from_states=[State.BACKING_UP], to=State.RUNNING):
         return
-    if job.request.verb == "restore":
+    if started is None:
         _restore(job, Backup.objects.get(pk=plan["restore"]["backup"]))
     else:
-        _migrate(job)
+        started.go()
+        _follow(job, started.events())
 
 
 def _refuse_changed(job: Job, plan: dict[str, Any]) -> None:
     what = what_changed(job.request.plan or {}, plan)
     raise Refusal(messages.approved_code_changed(job.request.pk, what, job.request.command_text))
-
-
-def _migrate(job: Job) -> None:
-    fake = ["--fake"] if job.request.verb == "fake" else []
-    # A migration may rightly take hours; only the probe's reads are held to the usual limit.
-    runner = Target(job.environment, timeout_seconds=MIGRATION_TIMEOUT_SECONDS)
-    with _approved_code(job) as expected:
-        budget = job.environment.lock_budget()
-        events = runner.stream(
-            "migrate", *fake, *budget, "--expect", expected, "--", *job.request.args, stop=job.beat.lost
-        )
-        _follow(job, events)
 
 
 @contextmanager

@@ -1,11 +1,15 @@
-"""The oldest and the newest Django the probe claims (``migrabot_probe.protocol``): its answers, one-shot
-and from a warm session, are what that Django's own `manage.py` prints, and a run works.
+"""The oldest and the newest Python and Django the probe claims (``migrabot_probe.protocol``): its
+answers, from a warm session, are what that Django's own `manage.py` prints, and a run works.
 
-The newest (5.2) is the suite's own interpreter; the oldest (4.2) gets a virtualenv of its own,
-made once under ``.venv/targets`` with pip (PyPI must be reachable the first time)."""
+Each pair gets a virtualenv of its own, made once under ``.venv/targets`` with pip (PyPI must be
+reachable the first time): Python 3.10 with Django 4.2, Python 3.13 with Django 5.2, and the
+suite's own Python with Django 4.2. The interpreters are looked for on PATH and in pyenv; where
+one is missing the test says which and skips — except under CI, where it fails."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -19,16 +23,35 @@ from workers.session import SESSIONS
 from workers.target import Target
 
 REPO = Path(__file__).resolve().parents[2]
-OLDEST = "4.2"
 URL_VARIABLE = "MIGRABOT_TEST_VERSIONS_DATABASE_URL"
+#: (Python, Django): the oldest and the newest of each that the probe claims, as pairs Django supports.
+CLAIMED = [("3.10", "4.2"), ("3.13", "5.2"), ("suite", "4.2")]
 
 
-def django_python(version: str) -> str:
+def interpreter(version: str) -> str:
+    if version == "suite":
+        return sys.executable
+    candidates = [
+        *sorted(Path(os.path.expanduser("~/.pyenv/versions")).glob(f"{version}.*/bin/python{version}")),
+        shutil.which(f"python{version}"),
+    ]
+    # A pyenv shim is on PATH whether or not that version is installed: only one that runs counts.
+    found = next((c for c in candidates if c and subprocess.run([str(c), "-c", ""]).returncode == 0), None)
+    if found is None:
+        message = f"no python{version} on PATH or in pyenv: the probe's claim for Python {version} is untested here"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return str(found)
+
+
+def django_python(python_version: str, version: str) -> str:
     """A Python with Django ``version`` and what the example project imports."""
-    folder = REPO / ".venv" / "targets" / f"django-{version}"
+    base = interpreter(python_version)
+    folder = REPO / ".venv" / "targets" / f"python-{python_version}-django-{version}"
     python = folder / "bin" / "python"
     if not (folder / "ready").exists():
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(folder)], check=True)
+        subprocess.run([base, "-m", "venv", "--clear", str(folder)], check=True)
         subprocess.run(
             [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
              f"Django=={version}.*", "dj-database-url", "psycopg[binary]"],
@@ -38,15 +61,18 @@ def django_python(version: str) -> str:
     return str(python)
 
 
-@pytest.fixture(params=[OLDEST, "newest"])
+@pytest.fixture(params=CLAIMED, ids=lambda pair: f"python{pair[0]}-django{pair[1]}")
 def versioned(request: pytest.FixtureRequest, example_project: Path, database_url: str,
               monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Target, Callable[..., str]]]:
-    python = sys.executable if request.param == "newest" else django_python(request.param)
-    version = subprocess.run([python, "-c", "import django; print(django.get_version())"],
+    python_version, django_version = request.param
+    python = django_python(python_version, django_version)
+    version = subprocess.run([python, "-c", "import sys, django; print(sys.version[:5], django.get_version())"],
                              capture_output=True, text=True, check=True).stdout
-    assert version.startswith("5.2" if request.param == "newest" else request.param)
+    assert version.split()[1].startswith(django_version), version
+    assert python_version == "suite" or version.startswith(python_version), version
     monkeypatch.setenv(URL_VARIABLE, database_url)
-    environment = Environment(name=f"django{request.param.replace('.', '')}", project=example_project, python=python,
+    name = f"py{python_version.replace('.', '')}-dj{django_version.replace('.', '')}"
+    environment = Environment(name=name, project=example_project, python=python,
                               settings="backend.settings", env={"DATABASE_URL": URL_VARIABLE})
     target = Target(environment, timeout_seconds=120)
 
