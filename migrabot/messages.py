@@ -317,6 +317,24 @@ def model_changes_without_migration(environment: str, app: str, operations: Sequ
     )
 
 
+def approve_confirmation(environment: str, destroyed: Sequence[str], steps: int, limit: int = 300) -> str:
+    """What Approve's confirmation dialog says will be destroyed, and where, within Slack's
+    ``limit``: what does not fit is counted ("… and 3 more tables")."""
+    if not destroyed:
+        return f"Runs {steps} step{'s' if steps != 1 else ''} on `{environment}`, after a verified backup."
+    shown: list[str] = []
+    for index, item in enumerate(destroyed):
+        left = len(destroyed) - index - 1
+        more = f" … and {left} more table{'s' if left != 1 else ''}" if left else ""
+        text = f"Destroys data in {', '.join([*shown, item])}{more} on `{environment}`."
+        if len(text) > limit:
+            break
+        shown.append(item)
+    left = len(destroyed) - len(shown)
+    more = f" … and {left} more table{'s' if left != 1 else ''}" if left else ""
+    return f"Destroys data in {', '.join(shown) or 'its tables'}{more} on `{environment}`."
+
+
 def lock_wait(app: str, name: str, attempt: int, retries: int, wait: float, blockers: Sequence[dict[str, Any]]) -> str:
     held = "; ".join(
         f"pid {b['pid']}" + (f" (`{escaped(b['application'])}`)" if b.get("application") else "")

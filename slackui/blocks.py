@@ -14,13 +14,14 @@ Nothing is cut silently: text that has to be shortened says how long it was, and
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
     ButtonElement,
+    ConfirmObject,
     ContextBlock,
     MarkdownTextObject,
     SectionBlock,
@@ -89,10 +90,23 @@ def sections(lines: Iterable[str], *, fence: str = "") -> Blocks:
     return [section(f"{fence}{text}{fence}") for text in texts if text.strip()]
 
 
-def actions(block_id: str, buttons: Sequence[tuple[str, str, str, str]]) -> Block:
-    """Buttons as (action id, label, style, value)."""
-    elements = [ButtonElement(action_id=a, text=label, style=style, value=value) for a, label, style, value in buttons]
+def actions(
+    block_id: str, buttons: Sequence[tuple[str, str, str, str]], confirm: Mapping[str, ConfirmObject] | None = None
+) -> Block:
+    """Buttons as (action id, label, style, value); ``confirm`` maps an action id to the dialog
+    Slack shows before that button's click is sent."""
+    elements = [
+        ButtonElement(action_id=a, text=label, style=style, value=value, confirm=(confirm or {}).get(a))
+        for a, label, style, value in buttons
+    ]
     return ActionsBlock(block_id=block_id, elements=elements).to_dict()
+
+
+CONFIRM_TEXT = 300  # Slack's limit for a confirmation dialog's text
+
+
+def confirmation(title: str, text: str, yes: str) -> ConfirmObject:
+    return ConfirmObject(title=title, text=cut(text, CONFIRM_TEXT), confirm=yes, deny="Cancel", style="danger")
 
 
 @dataclass(frozen=True)

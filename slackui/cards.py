@@ -143,9 +143,14 @@ def _marks(step: dict[str, Any], *, irreversible: bool = True) -> list[str]:
     is_irreversible, destroys, noop = _risks(step)
     marks = ["⛔ irreversible"] if irreversible and is_irreversible else []
     if destroys:
-        tables = sorted({t for op in step["operations"] if op.get("destroys_data") for t in op.get("tables", [])})
+        tables = _destroyed_tables([step])
         marks.append("🔥 destroys data" + (f" in {', '.join(f'`{t}`' for t in tables)}" if tables else ""))
     return marks + (["⚪ no-op reverse"] if noop else [])
+
+
+def _destroyed_tables(steps: list[dict[str, Any]]) -> list[str]:
+    operations = [op for step in steps for op in step["operations"] if op.get("destroys_data")]
+    return sorted({table for op in operations for table in op.get("tables", [])})
 
 
 def _risk_summary(steps: list[dict[str, Any]]) -> str:
@@ -272,8 +277,19 @@ def plan_for_approval(request: Request, environment: Any) -> Message:
     When ``folded(…)`` of it is true, the caller attaches ``plan_listing(request)`` with it."""
     value = json.dumps({"request": request.pk, "digest": request.plan_digest})
     assert request.expires_at is not None
+    plan = request.plan or {}
+    rows = {t["table"]: t.get("rows") for t in plan.get("tables", []) if t.get("exists")}
+    destroyed = _destroyed_tables(plan.get("steps", []))
+    said = messages.approve_confirmation(
+        request.environment,
+        [f"`{t}` ({rows[t]:,} rows)" if rows.get(t) is not None else f"`{t}`" for t in destroyed],
+        len(plan.get("steps", [])),
+    )
+    confirm = kit.confirmation(f"Approve #{request.pk}?", said, "Approve")
     buttons = kit.actions(
-        f"decision-{request.pk}", [(APPROVE, "Approve", "primary", value), (DENY, "Deny", "danger", value)]
+        f"decision-{request.pk}",
+        [(APPROVE, "Approve", "primary", value), (DENY, "Deny", "danger", value)],
+        confirm={APPROVE: confirm},
     )
     blocks = _plan_blocks(request) + [
         context(messages.approval_needed(request.approvals_required, request.requester, request.expires_at)),

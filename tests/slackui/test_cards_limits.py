@@ -337,3 +337,23 @@ def test_any_showmigrations_is_within_limits_with_the_apps_behind_first(drawn: l
 def test_any_progress_or_note_is_within_limits(lines: list[str]) -> None:
     within_limits(cards.progress(lines))
     within_limits(cards.note("\n".join(lines) or "-"))
+
+
+def test_approve_asks_for_confirmation_naming_what_is_destroyed_within_slacks_limit() -> None:
+    destroys = {"type": "DeleteModel", "description": "Delete model", "irreversible": False,
+                "destroys_data": True, "noop_reverse": False}
+    steps = [
+        {"app": "shop", "name": f"{n:04d}_x", "backwards": True, "file": "f.py", "sha256": "0" * 64,
+         "operations": [destroys | {"tables": [f"shop_table_with_a_long_name_{n:02d}"]}]}
+        for n in range(20)
+    ]
+    tables = [{"table": f"shop_table_with_a_long_name_{n:02d}", "exists": True, "rows": 1204 + n} for n in range(20)]
+    message = cards.plan_for_approval(request(steps, tables), None)
+    (approve,) = [e for e in message[1][-1]["elements"] if e["action_id"] == "approve"]
+    text = approve["confirm"]["text"]["text"]
+    assert len(text) <= 300
+    assert text.startswith("Destroys data in `shop_table_with_a_long_name_00` (1,204 rows), ")
+    shown = text.count("`shop_table_with_a_long_name_")
+    assert text.endswith(f" … and {20 - shown} more tables on `staging`.") and 0 < shown < 20
+    (deny,) = [e for e in message[1][-1]["elements"] if e["action_id"] == "deny"]
+    assert "confirm" not in deny
