@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import transaction
 
@@ -18,9 +18,16 @@ from controlplane.services import audit_record
 Application = tuple[str, str, datetime]  # app, migration, when django_migrations says it was applied
 
 
+class FirstSeen(NamedTuple):
+    """The ledger's row for one application of a migration: its file as first seen."""
+
+    sha256: str
+    first_seen_at: datetime
+
+
 def fingerprints_record(
     *, environment: str, fingerprints: Iterable[dict[str, Any]], actor: str
-) -> dict[Application, MigrationFingerprint]:
+) -> dict[Application, FirstSeen]:
     """Add the fingerprints not seen before; return the ledger's row for each one reported."""
     reported = {_application(item): item for item in fingerprints}
     known = fingerprints_of(environment=environment, applications=reported)
@@ -45,12 +52,17 @@ def fingerprints_record(
     return known
 
 
-def fingerprints_of(
-    *, environment: str, applications: Iterable[Application]
-) -> dict[Application, MigrationFingerprint]:
+def fingerprints_of(*, environment: str, applications: Iterable[Application]) -> dict[Application, FirstSeen]:
+    # Plain values: every read of a 5,000-migration history asks for all of them.
     wanted = set(applications)
-    rows = MigrationFingerprint.objects.filter(environment=environment)
-    return {key: row for row in rows if (key := (row.app, row.name, row.applied_at)) in wanted}
+    rows = MigrationFingerprint.objects.filter(environment=environment).values_list(
+        "app", "name", "applied_at", "sha256", "first_seen_at"
+    )
+    return {
+        key: FirstSeen(sha256, first_seen_at)
+        for app, name, applied_at, sha256, first_seen_at in rows
+        if (key := (app, name, applied_at)) in wanted
+    }
 
 
 def _application(item: dict[str, Any]) -> Application:

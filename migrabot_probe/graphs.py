@@ -2,8 +2,8 @@
 
 A one-shot call builds them once and exits. A warm session keeps them while nothing changed:
 before each call it hashes every migration file (``loading.folder_signature``) and reads the
-applied migrations (one query). New file contents drop every imported migration module and the
-loaders built from them; a new set of applied rows rebuilds the graph (Django's graph depends on
+applied migrations (one query). New file contents drop the imported modules of the files that
+changed and every loader built from them; a new set of applied rows rebuilds the graph (Django's graph depends on
 it: squashed migrations replace their parts only where all or none are applied). What is
 derived from code alone (the model-change check) is kept per signature in ``memo``.
 """
@@ -53,7 +53,7 @@ class Graphs:
         if signature == self.signature:
             return
         if self.signature is not None:
-            loading.forget(packages)
+            loading.forget(packages, signature)
         self.signature, self.memo = signature, {}
         self._disk = self._applied = self._applied_rows = None
 

@@ -94,7 +94,9 @@ def _model_changes() -> list[dict[str, Any]]:
     from django.db.migrations.questioner import MigrationQuestioner
     from django.db.migrations.state import ProjectState
 
-    loader = GRAPHS.disk()
+    # Any loader of the current files: a graph with the database's applied migrations ends in the
+    # same state as makemigrations' own (a squash and the migrations it replaces are equivalent).
+    loader = GRAPHS.any_loader()
     detector = MigrationAutodetector(
         loader.project_state(), ProjectState.from_apps(apps), MigrationQuestioner(dry_run=True)
     )

@@ -77,12 +77,15 @@ def install(packages: Iterable[str]) -> MigrationFinder:
     return finder
 
 
-def forget(packages: Iterable[str]) -> None:
-    """Drop the imported migration modules, so that the next load imports them afresh."""
+def forget(packages: Iterable[str], signature: dict[str, str]) -> None:
+    """Drop the imported migration modules whose file is gone or no longer has the content they
+    were compiled from, so that the next load imports those afresh (the rest are the same code)."""
     prefixes = tuple(f"{package}." for package in packages)
     for name in [name for name in sys.modules if name.startswith(prefixes)]:
-        del sys.modules[name]
-        LOADED.pop(name, None)
+        path = getattr(sys.modules[name], "__file__", None)
+        if path is None or signature.get(path) != LOADED.get(name):
+            del sys.modules[name]
+            LOADED.pop(name, None)
     importlib.invalidate_caches()  # new files in a folder already listed
 
 
