@@ -672,7 +672,7 @@ def report_phases(jobs: list[Job], api: Any) -> None:
     if len(calls) > 1:
         print(
             f"  the notifier's Slack calls during the load: {len(calls)} in {calls[-1] - calls[0]:.1f} s "
-            f"({len(calls) / (calls[-1] - calls[0]):.1f}/s; the notifier is one thread)"
+            f"({len(calls) / (calls[-1] - calls[0]):.1f}/s; MIGRABOT_NOTIFIER_THREADS requests side by side)"
         )
 
 

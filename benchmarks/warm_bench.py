@@ -280,6 +280,11 @@ def main() -> None:
     root = options.keep or Path(tempfile.mkdtemp(prefix="migrabot-bench-projects-"))
     root.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MIGRABOT_LOG_LEVEL", "ERROR")
+    # One control plane for the whole run: each size's stack (and its worker threads, which live
+    # as long as the process) uses the same one.
+    home = Path(tempfile.mkdtemp(prefix="migrabot-bench-home-"))
+    os.environ.setdefault("MIGRABOT_HOME", str(home))
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{home / 'controlplane.sqlite3'}")
     with broker() as used:
         print(f"broker: {used}; medians of {options.runs} runs, ours and the reference alternated", flush=True)
         for size in (int(size) for size in options.sizes.split(",")):

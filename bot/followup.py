@@ -12,6 +12,7 @@ Nothing here waits on Slack either: what the thread should say is recorded
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Callable
@@ -48,7 +49,8 @@ class FollowUp:
         return list(self._config.environments)
 
     def submit(self, job: Callable[..., None], *args: Any, **kwargs: Any) -> Future[None]:
-        return self._executor.submit(self._guarded, job, *args, **kwargs)
+        """Run ``job`` after the ack, its log lines tagged as the submitter's were (``migrabot.logs``)."""
+        return self._executor.submit(contextvars.copy_context().run, self._guarded, job, *args, **kwargs)
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True)

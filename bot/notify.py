@@ -12,7 +12,7 @@ Requests are reconciled side by side (``MIGRABOT_NOTIFIER_THREADS``, default 4):
 posts by one thread at a time, in order, so one slow thread (or a Slack call that waits out a
 rate limit) holds up only its own. Slack failures are logged and retried with backoff
 (slack_sdk's retry handlers for rate limits, server and connection errors first; then per post,
-honouring ``Retry-After``). They never touch a
+honouring ``Retry-After``; each one counted in ``migrabot_slack_retries_total``). They never touch a
 request: workers record and go on, and the thread catches up when Slack answers again. The one
 exception is a channel the bot cannot post in (``not_in_channel``, ``channel_not_found``): the
 request is ended there, and the requester told privately through the command's ``response_url``.
@@ -39,8 +39,9 @@ from slack_sdk.webhook import WebhookClient
 
 from controlplane import services, wake
 from controlplane.models import TERMINAL_STATES, Post, Request, State
-from migrabot import messages
+from migrabot import messages, metrics
 from migrabot.config import Config
+from migrabot.logs import log_bind, log_context
 from slackui import thread
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,8 @@ class Notifier:
     def _reconcile_one(self, request_id: int) -> int:
         """One request's pass, on a pool thread: its failure is logged and holds up no other."""
         try:
-            return self._reconcile_request(request_id)
+            with log_context(request_id=request_id):
+                return self._reconcile_request(request_id)
         except Exception:
             log.exception("notifier.request_failed", extra={"request": request_id})
             return 0
@@ -137,6 +139,7 @@ class Notifier:
 
     def _reconcile_request(self, request_id: int) -> int:
         request = Request.objects.get(pk=request_id)
+        log_bind(environment=request.environment, verb=request.verb)
         shown = 0
         posts = sorted(Post.objects.filter(request_id=request_id), key=lambda post: (post.key != "card", post.id))
         for post in posts:
@@ -176,10 +179,11 @@ class Notifier:
         try:
             ts = self._call(request, post)
         except SlackApiError as error:
-            self._failed(request, post, str(error.response.get("error", "")), error.response.headers.get("Retry-After"))
+            code, retry_after = str(error.response.get("error", "")), error.response.headers.get("Retry-After")
+            self._failed(request, post, code, retry_after, cause="rate_limited" if retry_after else "slack_error")
             return False
         except Exception as error:  # the network, or a broken render: retried, never fatal
-            self._failed(request, post, repr(error)[:200], None)
+            self._failed(request, post, repr(error)[:200], None, cause="no_answer")
             return False
         self._record_shown(request, post, ts, seen)
         post.ts = ts or post.ts  # what later posts of this pass check their reading order against
@@ -233,11 +237,12 @@ class Notifier:
         response = self.client.chat_postMessage(channel=request.channel, thread_ts=thread_ts, text=text, blocks=blocks)
         return str(response["ts"])
 
-    def _failed(self, request: Request, post: Post, error: str, retry_after: str | None) -> None:
+    def _failed(self, request: Request, post: Post, error: str, retry_after: str | None, *, cause: str) -> None:
         log.warning("notifier.slack_failed request=%s post=%s error=%s", request.pk, post.key, error)
         if post.key == "card" and not post.ts and error in UNREACHABLE_CHANNEL:
             self._unreachable_channel(request, error)
             return
+        metrics.slack_retries.labels(cause=cause).inc()
         backoff = BACKOFF_SECONDS[min(post.attempts, len(BACKOFF_SECONDS) - 1)]
         delay = float(retry_after) if retry_after and retry_after.isdigit() else backoff
         Post.objects.filter(pk=post.pk).update(

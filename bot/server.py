@@ -35,6 +35,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.request.internals import build_context
 
+from bot.endpoints import with_endpoints
 from bot.refusals import audit_refusal
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,8 @@ class BackgroundServer:
 
 
 def slack_wsgi(app: App) -> Callable[..., Iterable[bytes]]:
-    return bounded(_SlackDoor(app, path=EVENTS_PATH))
+    """Slack's request URL, and beside it the unsigned ``/healthz`` and ``/metrics`` (``bot.endpoints``)."""
+    return with_endpoints(bounded(_SlackDoor(app, path=EVENTS_PATH)))
 
 
 class Malformed(ValueError):

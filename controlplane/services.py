@@ -19,6 +19,7 @@ from django.utils import timezone
 from controlplane import wake
 from controlplane.errors import IllegalTransition
 from controlplane.models import TERMINAL_STATES, TRANSITIONS, AuditEvent, Backup, Catalog, Post, Request, State
+from migrabot import metrics
 
 
 def audit_record(
@@ -60,6 +61,7 @@ def request_create(
             # and this is the ack path (``post_record`` tries an update first, then a savepoint).
             Post.objects.create(request=request, key="card", kind="card")
             wake.after_commit()
+            _count_after_commit(request)
     except IntegrityError:
         return Request.objects.get(trigger_id=trigger_id), False
     return request, True
@@ -111,7 +113,14 @@ def request_transition(
         post_record(request_id=request_id, key="card", kind="card")  # the card shows the new state
         if note:
             post_note(request_id=request_id, text=note)
+        _count_after_commit(request)
     return request
+
+
+def _count_after_commit(request: Request) -> None:
+    """The request entered its state (``migrabot.metrics``): counted once that is committed."""
+    labels = {"verb": request.verb, "state": str(request.state), "environment": request.environment}
+    transaction.on_commit(lambda: metrics.request_entered(**labels))
 
 
 #: How long a worker's claim on a request lives without a heartbeat before the sweep takes over.

@@ -12,9 +12,14 @@ Settings are chosen so a migration never runs twice:
 The bot never imports the workers' code: it needs only the name below and a queue.
 """
 
+import logging
 import os
 
 from celery import Celery
+
+from migrabot.redact import redact
+
+log = logging.getLogger(__name__)
 
 #: The task that carries out a request; ``workers.tasks`` registers it under this name.
 EXECUTE_REQUEST = "migrabot.execute_request"
@@ -40,3 +45,14 @@ app.conf.update(
 def enqueue(request_id: int, *, queue: str) -> None:
     """Send a request to its environment's queue (call after the request row is committed)."""
     app.send_task(EXECUTE_REQUEST, args=[request_id], queue=queue, ignore_result=True)
+
+
+def broker_reachable(*, timeout: float = 2.0) -> bool:
+    """One connection to the broker, not retried, given up after ``timeout`` seconds."""
+    try:
+        with app.connection_for_write(connect_timeout=timeout) as connection:
+            connection.ensure_connection(max_retries=0)  # the socket gives up after connect_timeout
+    except Exception as error:  # noqa: BLE001 - kombu's errors, OSError, a transport's: all say "unreachable"
+        log.warning("healthz.broker_unreachable error=%s", redact(f"{type(error).__name__}: {error}"))
+        return False
+    return True

@@ -1,4 +1,4 @@
-"""The one command: ``migrabot bot | worker | local | audit | admin | check-config``."""
+"""The one command: ``migrabot bot | worker | worker-ping | local | audit | admin | check-config``."""
 
 from __future__ import annotations
 
@@ -6,12 +6,22 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 from migrabot.config import ConfigError, config_path, load_config
 
 
+def installed_version() -> str:
+    """The installed package's version (``migrabot --version``), as pip recorded it."""
+    try:
+        return version("migrabot")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="migrabot", description="Django migrations from Slack.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     bot = commands.add_parser("bot", help="run the Slack bot (Socket Mode when SLACK_APP_TOKEN is set)")
@@ -20,6 +30,17 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run a worker for one or more environments")
     worker.add_argument("--env", action="append", required=True, dest="envs", metavar="ENV")
     worker.add_argument("--concurrency", type=int, default=2)
+
+    ping = commands.add_parser(
+        "worker-ping",
+        help="exit 0 if this host's worker for the environments answers a ping through the broker, 1 if not "
+        "(a container's healthcheck: 'migrabot worker-ping --env staging')",
+        description="Ping the worker that 'migrabot worker' with the same --env options runs on this host "
+        "(Celery's inspect ping, by the worker's name migrabot-ENV[-ENV…]@HOSTNAME). Exit status 0 when it "
+        "answers within --timeout seconds, 1 when it does not or the broker is unreachable.",
+    )
+    ping.add_argument("--env", action="append", required=True, dest="envs", metavar="ENV")
+    ping.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the answer (default 5)")
 
     local = commands.add_parser("local", help="the whole flow locally: no Slack, no servers")
     local.add_argument("--script", help="a file of lines like 'as U1: /migrate plan dev' ('-' for stdin)")
@@ -74,6 +95,10 @@ def _run(options: argparse.Namespace) -> int:
 
         serve_with_gunicorn(application, bind=options.bind, workers=2, threads=4)
         return 0
+    if options.command == "worker-ping":
+        from workers.service import ping_worker
+
+        return 0 if ping_worker(options.envs, timeout=options.timeout) else 1
     if options.command == "worker":
         from workers.service import run_worker
 

@@ -99,6 +99,7 @@ def _embedded_defaults(folder: Path, config: Config) -> None:
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{folder / 'controlplane.sqlite3'}")
     os.environ.setdefault("MIGRABOT_BROKER_URL", "memory://localhost/")  # a host: kombu warns without one
     os.environ.setdefault("MIGRABOT_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("MIGRABOT_LOG_FORMAT", "text")  # a person reads these, not a log collector
     for environment in config.environments.values():
         for source in environment.env.values():
             os.environ.setdefault(source, f"sqlite:///{folder / environment.name}.sqlite3")

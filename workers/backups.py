@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from controlplane import services
 from controlplane.models import Backup
+from migrabot import metrics
 from workers.backup import Database, take_backup
 from workers.catalog import read
 from workers.job import Job
@@ -13,7 +14,8 @@ def back_up(job: Job) -> Backup:
     """Back up the target's database, verified, and record it; ``BackupError`` stops the run."""
     state = read(job.target, "showmigrations")
     label = f"{job.environment.name}-request{job.request.pk}"
-    backup = take_backup(target_database(job), job.environment.backup_dir, label=label)
+    with metrics.timed("backup", environment=job.environment.name):
+        backup = take_backup(target_database(job), job.environment.backup_dir, label=label)
     return services.backup_record(request=job.request, backup=backup, migration_state=state, actor=job.actor)
 
 

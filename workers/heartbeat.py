@@ -9,6 +9,7 @@ before the next migration rather than go on unlocked.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -36,7 +37,10 @@ class Heartbeat:
         self._lock: tuple[str, str] | None = None  # (environment, token) once the run holds it
         self._beat, self._give_up = beat_seconds, give_up_seconds
         self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{request_id}", daemon=True)
+        # In the creator's context: its log lines name the request as the job's do (``migrabot.logs``).
+        self._thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(self._loop,), name=f"heartbeat-{request_id}", daemon=True
+        )
 
     @contextmanager
     def holding(self, *, environment: str, token: str) -> Iterator[None]:

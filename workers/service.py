@@ -1,9 +1,12 @@
-"""``migrabot worker``: serve one or more environments' queues."""
+"""``migrabot worker``: serve one or more environments' queues; ``migrabot worker-ping``: is it up?"""
 
 from __future__ import annotations
 
 import logging
 
+from celery.utils.nodenames import host_format
+
+from migrabot import metrics
 from migrabot.config import Config, ConfigError, config_path
 from workers.backup import remove_stale_partials
 from workers.catalog import publish_catalog
@@ -26,6 +29,8 @@ def run_worker(config: Config, *, envs: list[str], concurrency: int) -> int:
         for path in remove_stale_partials(environment.backup_dir):
             logger.warning("removed %s, an unfinished backup of a worker that is gone", path)
         publish_catalog(environment)
+    if (port := metrics.serve_if_asked()) is not None:
+        logger.info("metrics.serving port=%s", port)
     app.worker_main(
         [
             "worker",
@@ -36,7 +41,7 @@ def run_worker(config: Config, *, envs: list[str], concurrency: int) -> int:
             "--concurrency",
             str(concurrency),
             "--hostname",
-            f"migrabot-{'-'.join(envs)}@%h",
+            worker_nodename(envs),
             "--without-gossip",
             "--without-mingle",
             "--loglevel",
@@ -44,3 +49,19 @@ def run_worker(config: Config, *, envs: list[str], concurrency: int) -> int:
         ]
     )
     return 0
+
+
+def worker_nodename(envs: list[str]) -> str:
+    """The name the worker for ``envs`` runs under on this host, as Celery expands it."""
+    return host_format(f"migrabot-{'-'.join(envs)}@%h")
+
+
+def ping_worker(envs: list[str], *, timeout: float) -> bool:
+    """Whether the worker for ``envs`` on this host answers a ping through the broker in ``timeout`` seconds."""
+    name = worker_nodename(envs)
+    try:
+        answers = app.control.inspect(destination=[name], timeout=timeout).ping()
+    except Exception as error:  # noqa: BLE001 - the broker unreachable: the worker cannot be reached either
+        logger.warning("worker.ping_failed worker=%s error=%r", name, error)
+        return False
+    return bool(answers and name in answers)

@@ -23,6 +23,7 @@ from controlplane.errors import Refusal
 from controlplane.models import Decision, Request
 from migrabot import messages
 from migrabot.config import Config
+from migrabot.logs import log_bind, log_context
 from slackui.cards import APPROVE, DENY
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 def register(app: App, *, config: Config, directory: Directory, followup: FollowUp) -> None:
     @app.action(re.compile(f"^({APPROVE}|{DENY})$"))
+    @log_context()  # its lines name the request once the click is matched to one
     def on_decision(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
         # The shapes are bot.server's: ids are Slack's, every field read here is a string or absent.
@@ -39,6 +41,7 @@ def register(app: App, *, config: Config, directory: Directory, followup: Follow
         try:
             request_id, digest = _button_value(action.get("value"))
             request = _clicked_request(request_id, channel, container.get("message_ts", ""))
+            log_bind(request_id=request.pk, environment=request.environment, verb=request.verb)
             environment = config.environments.get(request.environment)
             if environment is None:  # another bot's environment sharing this control plane
                 raise Refusal(messages.no_such_request(request_id))

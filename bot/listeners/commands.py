@@ -20,12 +20,14 @@ from controlplane.locks import lock_current
 from controlplane.policy import authorize
 from migrabot import messages
 from migrabot.config import Config
+from migrabot.logs import log_bind, log_context
 
 log = logging.getLogger(__name__)
 
 
 def register(app: App, *, config: Config, directory: Directory, followup: FollowUp) -> None:
     @app.command(config.slash_command)
+    @log_context()  # its lines name the environment, verb and request once they are known
     def on_command(ack: Ack, body: dict[str, Any]) -> None:
         user, channel = body["user_id"], body["channel_id"]
         environment = ""  # known once the command resolves, so its refusals can be found by it
@@ -36,6 +38,7 @@ def register(app: App, *, config: Config, directory: Directory, followup: Follow
                 catalog_of=lambda env: selectors.catalog_get(environment=env),
             )
             environment = command.env or ""
+            log_bind(environment=environment, verb=command.verb.name)
             if command.env is not None and command.verb.audience is not Audience.ANYONE:
                 authorize(
                     environment=config.environments[command.env],
@@ -76,6 +79,7 @@ def _queue(command: Command, body: dict[str, Any], followup: FollowUp) -> str:
         trigger_id=body.get("trigger_id"),
         response_url=_slack_url(body.get("response_url", "")),
     )
+    log_bind(request_id=request.pk)
     if not created:
         return messages.duplicate_delivery(request.pk)
     followup.start(request)
