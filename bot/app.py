@@ -16,7 +16,7 @@ from slack_sdk import WebClient
 from bot.directory import Directory
 from bot.followup import Enqueue, FollowUp
 from bot.housekeeping import SWEEP_SECONDS, Housekeeper
-from bot.listeners import actions, commands
+from bot.listeners import actions, commands, home
 from bot.notify import Notifier, with_retries
 from migrabot.config import Config
 
@@ -81,6 +81,7 @@ def build_app(
     followup = FollowUp(config=config, notifier=notifier, enqueue=enqueue)
     commands.register(app, config=config, directory=directory, followup=followup)
     actions.register(app, config=config, directory=directory, followup=followup)
+    home.register(app, config=config, directory=directory, followup=followup)
     sweep_seconds = float(os.environ.get("MIGRABOT_SWEEP_SECONDS") or SWEEP_SECONDS)
     return Bot(app, followup, Housekeeper(followup, every_seconds=sweep_seconds), directory, notifier)
 

@@ -4,10 +4,10 @@ Two gates stand before Bolt. ``bounded`` checks the envelope: a body longer than
 ``MAX_BODY_BYTES`` (Slack's largest posts, a click carrying a 50-block message, stay well under)
 is answered 413 unread, one that is not UTF-8 400, a timestamp or signature header not in Slack's
 form (ASCII digits; ``v0=`` and 64 hex digits) 401 — Bolt would fail with a 500 reading them.
-``_SlackDoor`` then reads the body as the two shapes Slack sends this bot, a slash command form or
-a ``block_actions`` payload, copied field by field with the types Slack uses, so neither Bolt nor
-a listener ever meets an unexpected shape. Signatures and the five-minute replay window are
-Bolt's checks, run on the raw body.
+``_SlackDoor`` then reads the body as the shapes Slack sends this bot, a slash command form, a
+``block_actions`` payload or an Events API ``app_home_opened`` callback (JSON), copied field by
+field with the types Slack uses, so neither Bolt nor a listener ever meets an unexpected shape.
+Signatures and the five-minute replay window are Bolt's checks, run on the raw body.
 
 Who is told what: a request rejected before its signature is checked (a bad envelope, a bad
 signature, a stale timestamp) is answered 4xx and logged, never audited — unauthenticated traffic
@@ -37,6 +37,7 @@ from slack_bolt.request.internals import build_context
 
 from bot.endpoints import with_endpoints
 from bot.refusals import audit_refusal
+from slackui.home import OPEN_THREAD
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ _COMMAND_FIELDS = (
 )  # fmt: skip
 _CLICK_FIELDS = ("api_app_id", "token", "trigger_id", "response_url")
 _ACTION_FIELDS = ("type", "action_id", "block_id", "value", "action_ts")
+_HOME_LINK = re.compile(f"{OPEN_THREAD}:[0-9]{{1,19}}")
+_EVENT_FIELDS = ("token", "team_id", "api_app_id", "type", "event_id")
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
@@ -104,6 +107,8 @@ def slack_body(raw: str) -> dict[str, Any]:
     """The body as this bot takes it, or ``Malformed``. Parsed as a form whatever its content type:
     Slack posts commands and clicks form-encoded (a command whose text holds the word "payload" is
     still a command, which Bolt's own parser gets wrong)."""
+    if raw.lstrip().startswith("{"):  # the Events API posts JSON
+        return _event(raw)
     form = dict(parse_qsl(raw, keep_blank_values=True))
     if "payload" in form:
         return _click(form["payload"])
@@ -134,6 +139,19 @@ def _click(text: str) -> dict[str, Any]:
     user = _strings(payload.get("user"), ("id", "username", "name", "team_id"))
     channel = _strings(payload.get("channel"), ("id", "name"))
     _check(user.get("id"), _USER_ID, "user")
+    container = payload.get("container")
+    on_home = isinstance(container, dict) and container.get("type") == "view" and "id" not in channel
+    if on_home and all(_HOME_LINK.fullmatch(a["action_id"]) for a in actions):
+        # A link button on the Home tab (it opens in the browser; Slack still sends the click,
+        # which is only acked): it has no channel, and carries nothing else that is read.
+        return {
+            "type": "block_actions",
+            "user": user,
+            "team": _strings(payload.get("team"), ("id", "domain")),
+            "container": {"type": "view"},
+            "actions": [_strings(action, _ACTION_FIELDS) for action in actions],
+            **_strings(payload, _CLICK_FIELDS),
+        }
     _check(channel.get("id"), _CHANNEL_ID, "channel")
     return {
         "type": "block_actions",
@@ -144,6 +162,32 @@ def _click(text: str) -> dict[str, Any]:
         "actions": [_strings(action, _ACTION_FIELDS) for action in actions],
         **_strings(payload, _CLICK_FIELDS),
     }
+
+
+def _event(text: str) -> dict[str, Any]:
+    """An Events API body: Slack's URL check, or an ``app_home_opened`` callback (the one event
+    this bot subscribes to), copied field by field."""
+    try:
+        payload = json.loads(text)
+    except Exception:  # noqa: BLE001 - as in _click
+        raise Malformed("the body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise Malformed("not an event this bot takes")
+    if payload.get("type") == "url_verification":
+        return _strings(payload, ("type", "token", "challenge"))
+    event = payload.get("event")
+    if payload.get("type") != "event_callback" or not isinstance(event, dict):
+        raise Malformed("not an event this bot takes")
+    if event.get("type") != "app_home_opened":
+        raise Malformed("not an event this bot takes")
+    _check(event.get("user"), _USER_ID, "user")
+    body: dict[str, Any] = {
+        **_strings(payload, _EVENT_FIELDS),
+        "event": _strings(event, ("type", "user", "tab", "channel", "event_ts")),
+    }
+    if type(payload.get("event_time")) is int:
+        body["event_time"] = payload["event_time"]
+    return body
 
 
 def _strings(source: object, keys: Iterable[str]) -> dict[str, str]:
@@ -183,11 +227,14 @@ class _SlackDoor(SlackRequestHandler):
 
 
 def _actor(body: dict[str, Any]) -> str:
-    return str(body.get("user_id") or body.get("user", {}).get("id") or "unknown")
+    user = body.get("user") or body.get("event", {}).get("user")
+    return str(body.get("user_id") or (user.get("id") if isinstance(user, dict) else user) or "unknown")
 
 
 def _kind(body: dict[str, Any]) -> str:
     """What was asked for, for the audit trail: the command or the clicked action, cut short."""
+    if "event" in body:
+        return f"event:{body['event'].get('type', '')}"[:100]
     if "actions" in body:
         return f"{body['type']}:{body['actions'][0]['action_id']}"[:100]
     return str(body.get("command", ""))[:100]

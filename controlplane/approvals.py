@@ -9,6 +9,7 @@ clicking twice, make exactly one decision and at most one run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -17,6 +18,7 @@ from django.utils import timezone
 from controlplane.errors import Refusal
 from controlplane.models import Approval, Decision, Request, State
 from controlplane.policy import GroupMembers, is_included
+from controlplane.selectors import approvers_so_far, requests_awaiting_approval
 from controlplane.services import audit_record, request_transition
 from migrabot import messages
 from migrabot.config import Environment
@@ -102,3 +104,14 @@ def request_expire_due(*, environments: list[str]) -> list[Request]:
         if request is not None:
             expired.append(request)
     return expired
+
+
+def approvals_pending_for(
+    *, person: str, environments: Sequence[Environment], members_of: GroupMembers
+) -> list[Request]:
+    """The requests awaiting approval that ``person`` may decide now: by the same rules as
+    ``request_decide`` (not expired, not their own, an approver there, not decided already)."""
+    mine = {env.name: env for env in environments if is_included(person, env.policy.approvers, members_of)}
+    waiting = [r for r in requests_awaiting_approval(environments=list(mine)) if r.requester != person]
+    decided = approvers_so_far(request_ids=[r.pk for r in waiting])
+    return [r for r in waiting if person not in decided[r.pk]]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from controlplane.models import Catalog, Request, State
+from django.db.models import Q
+from django.utils import timezone
+
+from controlplane.models import TERMINAL_STATES, Approval, Catalog, Request, State
+from migrabot.config import WRITE_VERBS
 
 
 def request_get(*, request_id: int) -> Request | None:
@@ -25,3 +29,35 @@ def request_succeeded_with_steps(*, environment: str, steps_digest: str) -> Requ
         .order_by("-updated_at")
         .first()
     )
+
+
+def requests_awaiting_approval(*, environments: list[str]) -> list[Request]:
+    """Requests still awaiting approval on these environments (not yet expired), oldest first."""
+    live = Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+    return list(
+        Request.objects.filter(live, state=State.AWAITING_APPROVAL, environment__in=environments).order_by("created_at")
+    )
+
+
+def approvers_so_far(*, request_ids: list[int]) -> dict[int, set[str]]:
+    """Who has decided on each of these requests (approved or denied)."""
+    decided: dict[int, set[str]] = {pk: set() for pk in request_ids}
+    for request_id, approver in Approval.objects.filter(request_id__in=request_ids).values_list(
+        "request_id", "approver"
+    ):
+        decided[request_id].add(approver)
+    return decided
+
+
+def last_change(*, environment: str) -> Request | None:
+    """The newest write that succeeded on ``environment``."""
+    return (
+        Request.objects.filter(environment=environment, verb__in=WRITE_VERBS, state=State.SUCCEEDED)
+        .order_by("-updated_at")
+        .first()
+    )
+
+
+def open_requests_count(*, environment: str) -> int:
+    """Requests on ``environment`` not yet in a final state."""
+    return Request.objects.filter(environment=environment).exclude(state__in=TERMINAL_STATES).count()

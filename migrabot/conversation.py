@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Max
 
 from controlplane.models import TERMINAL_STATES, Post, Request, State
 from slacklocal import Conversation, Message, SignedSender, render_thread
 from slackui import cards
+from slackui.text import render_blocks
 
 DEFAULT_CHANNEL = "C0MIGRATIONS"
 SETTLED = TERMINAL_STATES | {State.AWAITING_APPROVAL}
@@ -44,6 +46,21 @@ class Chat:
         self.channel = channel
         self.names = names or {}
         self.settle_seconds = settle_seconds
+
+    def home(self, user: str) -> str:
+        """Open the app's Home tab as ``user`` (Slack's ``app_home_opened``) and read what the bot
+        publishes there, as a person reads it."""
+        before = self.store.home(user)
+        reply = self.sender.event("app_home_opened", user)
+        if reply.status != 200:
+            return f"(HTTP {reply.status})"
+        def published() -> dict[str, Any] | None:
+            view = self.store.home(user)
+            return view if view is not before else None
+
+        view = self.store.wait_for(published, timeout=self.settle_seconds)
+        assert view is not None  # wait_for returns only once it is truthy
+        return "\n".join(render_blocks(view.get("blocks", []), self.names))
 
     def say(self, text: str, *, user: str) -> Exchange:
         """Type ``<command> <text>`` as ``user`` and wait until the request it made settles."""

@@ -156,7 +156,7 @@ def _interactive(chat: Chat) -> int:
     from migrabot.transcript import perform
 
     user = "alice"
-    print(f"Local Slack: you are {user}. Type '{chat.command} help', 'as bob' to switch, or 'quit'.")
+    print(f"Local Slack: you are {user}. Type '{chat.command} help', 'open home', 'as bob' to switch, or 'quit'.")
     while True:
         try:
             line = input(f"{user}> ").strip()

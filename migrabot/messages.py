@@ -719,3 +719,58 @@ def starting() -> str:
 
 def progress_folded(earlier: int) -> str:
     return f"… {_count(earlier, 'earlier line')} folded; the newest are below."
+
+
+# --- the App Home tab ------------------------------------------------------------------------------
+
+
+def home_pending_title(count: int) -> str:
+    return f"*Awaiting your approval* ({count})"
+
+
+def home_nothing_pending() -> str:
+    return "Nothing awaits your approval."
+
+
+def home_pending(
+    request_id: int, command_text: str, environment: str, requester: str, expires_at: datetime | None
+) -> str:
+    expires = f" · expires {_when(expires_at)}" if expires_at else ""
+    return f"*#{request_id}* `{escaped(command_text)}` on `{environment}` by <@{requester}>{expires}"
+
+
+def home_open_thread() -> str:
+    return "Open thread"
+
+
+def home_environments_title() -> str:
+    return "*Environments*"
+
+
+def home_environment(
+    name: str,
+    production: bool,
+    lock: tuple[str, str, datetime] | None,
+    last: tuple[int, str, str, datetime] | None,
+    open_requests: int,
+) -> str:
+    """An environment on the Home tab: its lock (holder, reason, since), its last change
+    (request, command, requester, when) and how many requests are open there."""
+    badge = " · production" if production else ""
+    if lock is None:
+        locked = "🔓 not locked"
+    else:
+        holder, reason, since = lock
+        kind, _, who = holder.partition(":")
+        by = f"<@{who}>" if kind == "user" else f"request #{who}"
+        locked = f"🔒 locked by {by} since {_when(since)}: {escaped(reason)}"
+    if last is None:
+        change = "last change: none yet"
+    else:
+        request_id, command_text, requester, when = last
+        change = f"last change: #{request_id} `{escaped(command_text)}` by <@{requester}>, {_when(when)}"
+    return f"`{name}`{badge}\n{locked}\n{change}\n{_count(open_requests, 'open request')}"
+
+
+def home_left_out(count: int, what: str) -> str:
+    return f"… and {_count(count, what)} more that do not fit here."

@@ -18,12 +18,15 @@ def perform(chat: Chat, line: str, *, people: dict[str, str]) -> str:
         return f"?? expected 'as <person>: {chat.command} …', got: {line}"
     who, said = match["who"], match["said"].strip()
     user = people.get(who, who)
+    if said == "open home":
+        home = chat.home(user)
+        return f"━━ {who}: {said}\n" + textwrap.indent(home, "   ▏ ", predicate=lambda _: True) + "\n"
     if said.startswith("click "):
         exchange = chat.click(said.removeprefix("click ").strip(), user=user)
     elif said.startswith(chat.command):
         exchange = chat.say(said[len(chat.command) :].strip(), user=user)
     else:
-        return f"?? {who} can type {chat.command} commands or 'click <button>', got: {said}"
+        return f"?? {who} can type {chat.command} commands, 'click <button>' or 'open home', got: {said}"
     parts = [f"━━ {who}: {said}"]
     if exchange.ack:
         ack = mrkdwn_to_text(exchange.ack, chat.names)  # as Slack shows it: @names, not <@U…>

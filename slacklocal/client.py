@@ -1,4 +1,4 @@
-"""The Slack side of a conversation with the bot: signed slash commands and button clicks.
+"""The Slack side of a conversation with the bot: signed slash commands, button clicks and events.
 
 Payloads have the fields Slack sends, form-encoded as Slack sends them, and are signed with
 Slack's v0 scheme (via slack_sdk's SignatureVerifier, the same code that checks them).
@@ -152,14 +152,51 @@ class SignedSender:
         body = urlencode({"payload": json.dumps(payload)})
         return self.post(body, timestamp=timestamp, signing_secret=signing_secret)
 
+    def event(
+        self,
+        type: str,
+        user_id: str,
+        *,
+        channel_id: str = "D0HOME",
+        tab: str = "home",
+        timestamp: int | None = None,
+        signing_secret: str | None = None,
+        **fields: Any,
+    ) -> Reply:
+        """An Events API delivery (JSON, an ``event_callback``), e.g. ``app_home_opened`` when
+        `user_id` opens the app's Home tab; `fields` go into the event as they are."""
+        now = time.time()
+        event: dict[str, Any] = {"type": type, "user": user_id, "channel": channel_id, "event_ts": f"{now:.6f}"}
+        if type == "app_home_opened":
+            event["tab"] = tab
+        event.update(fields)
+        payload = {
+            "token": self.verification_token,
+            "team_id": self.team_id,
+            "api_app_id": self.api_app_id,
+            "event": event,
+            "type": "event_callback",
+            "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}",
+            "event_time": int(now),
+        }
+        body = json.dumps(payload)
+        return self.post(body, timestamp=timestamp, signing_secret=signing_secret, content_type="application/json")
+
     # -- the wire ----------------------------------------------------------------------------
 
-    def post(self, body: str, *, timestamp: int | None = None, signing_secret: str | None = None) -> Reply:
-        """Sign a form-encoded body as Slack does and POST it to the bot."""
+    def post(
+        self,
+        body: str,
+        *,
+        timestamp: int | None = None,
+        signing_secret: str | None = None,
+        content_type: str = "application/x-www-form-urlencoded",
+    ) -> Reply:
+        """Sign a body (form-encoded, or JSON for events) as Slack does and POST it to the bot."""
         ts = str(int(time.time()) if timestamp is None else timestamp)
         verifier = SignatureVerifier(signing_secret or self.signing_secret)
         headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
+            "Content-Type": content_type,
             "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
             "X-Slack-Request-Timestamp": ts,
             "X-Slack-Signature": verifier.generate_signature(timestamp=ts, body=body) or "",

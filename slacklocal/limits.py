@@ -23,6 +23,7 @@ from typing import Any
 # section field, 40,000 characters of message text (`msg_too_long`), and no empty text.
 MAX_TEXT = 40_000
 MAX_BLOCKS = 50
+HOME_BLOCKS = 100  # a home tab's view (views.publish)
 SECTION_TEXT = 3000
 SECTION_FIELDS = 10
 FIELD_TEXT = 2000
@@ -110,11 +111,12 @@ class _Checker:
                 self.element(element, f"{where}/elements/{i}")
 
 
-def block_errors(blocks: Any) -> list[str]:
-    """What Slack's `invalid_blocks` answer would list for `blocks`; [] when Slack accepts them."""
+def block_errors(blocks: Any, *, most: int = MAX_BLOCKS, where: str = "/blocks") -> list[str]:
+    """What Slack's `invalid_blocks` answer would list for `blocks`; [] when Slack accepts them.
+    `most` is 50 for a message, 100 for a home view (`HOME_BLOCKS`)."""
     checker = _Checker()
-    for i, block in enumerate(checker.items(blocks, "/blocks", MAX_BLOCKS, least=0)):
-        checker.block(block, f"/blocks/{i}")
+    for i, block in enumerate(checker.items(blocks, where, most, least=0)):
+        checker.block(block, f"{where}/{i}")
     return checker.errors
 
 
@@ -144,6 +146,7 @@ SLACK_RATE_LIMITS: Mapping[str, Limit] = {
     # Both are Tier 4 on their reference pages (the old files.upload was Tier 2).
     "files.getUploadURLExternal": TIER_4,
     "files.completeUploadExternal": TIER_4,
+    "views.publish": TIER_4,
 }
 
 

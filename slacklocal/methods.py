@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .limits import MAX_TEXT, block_errors
+from .limits import HOME_BLOCKS, MAX_TEXT, block_errors
 from .store import Conversation, Ephemeral, File, Message
 
 Params = Mapping[str, Any]
@@ -136,6 +136,7 @@ class WebAPIMethods:
             "usergroups.users.list": self.usergroups_users_list,
             "files.getUploadURLExternal": self.files_get_upload_url_external,
             "files.completeUploadExternal": self.files_complete_upload_external,
+            "views.publish": self.views_publish,
         }
 
     def call(self, method: str, params: Params) -> Answer:
@@ -237,6 +238,27 @@ class WebAPIMethods:
         check_message(text, blocks)
         eph = self.store.post_ephemeral(channel, user, text, blocks or (), params.get("thread_ts") or None)
         return {"message_ts": eph.ts}
+
+    # -- views: the App Home tab -----------------------------------------------------------
+
+    def views_publish(self, params: Params) -> Answer:
+        """Publish a user's home tab: a known user, a view of type home, at most 100 valid blocks."""
+        user = params.get("user_id")
+        try:
+            view = _json_field(params.get("view"))
+        except ValueError:
+            raise SlackError("invalid_arguments") from None
+        if not user or not isinstance(view, dict):
+            raise SlackError("invalid_arguments")
+        if user not in self.users:
+            raise SlackError("user_not_found")
+        errors = [] if view.get("type") == "home" else ["must be home [json-pointer:/view/type]"]
+        errors += block_errors(view.get("blocks", []), most=HOME_BLOCKS, where="/view/blocks")
+        if errors:
+            raise SlackError("invalid_arguments", response_metadata={"messages": [f"[ERROR] {e}" for e in errors]})
+        self.store.publish_home(user, dict(view))
+        view_id = f"V{abs(hash(user)) % 10**10:010d}"
+        return {"view": {"id": view_id, "team_id": self.team_id, **view}}
 
     # -- files v2: get an upload URL, POST the bytes there, complete to share --------------
 

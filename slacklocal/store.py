@@ -65,6 +65,7 @@ class Conversation:
         self._cond = threading.Condition()  # wraps an RLock: predicates may call the queries
         self._messages: dict[tuple[str, str], Message] = {}  # insertion order == ts order
         self._ephemerals: list[Ephemeral] = []
+        self._homes: dict[str, dict[str, Any]] = {}  # user id -> the home view last published for them
         self._seq: Iterator[int] = itertools.count(1)
 
     def _next_ts(self) -> str:
@@ -132,6 +133,16 @@ class Conversation:
             return None
 
     # -- queries ---------------------------------------------------------------------------
+
+    def publish_home(self, user: str, view: dict[str, Any]) -> None:
+        with self._cond:
+            self._homes[user] = view
+            self._cond.notify_all()
+
+    def home(self, user: str) -> dict[str, Any] | None:
+        """The home view last published for `user` (views.publish), if any."""
+        with self._cond:
+            return self._homes.get(user)
 
     def message(self, channel: str, ts: str) -> Message | None:
         with self._cond:

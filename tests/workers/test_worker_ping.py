@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -38,7 +39,10 @@ def worker(memory_broker: None) -> Iterator[None]:
 
 
 def test_a_running_worker_answers(worker: None) -> None:
-    assert main(["worker-ping", "--env", ENV, "--timeout", "5"]) == 0
+    # The worker's thread needs a moment to consume its control queue: ask until it is running.
+    deadline = time.monotonic() + 60
+    while main(["worker-ping", "--env", ENV, "--timeout", "1"]) != 0:
+        assert time.monotonic() < deadline, "the running worker never answered"
 
 
 def test_no_worker_no_answer(memory_broker: None) -> None:
