@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import threading
-import time
+import os
+import subprocess
+import sys
 import uuid
-from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from migrabot.broker import app as celery_app
 from migrabot.cli import main
-from workers.service import worker_nodename
 
 ENV = f"ping{uuid.uuid4().hex[:8]}"
 
@@ -22,27 +22,35 @@ def memory_broker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(celery_app.conf, "broker_transport_options", {"polling_interval": 0.05})
 
 
-@pytest.fixture
-def worker(memory_broker: None) -> Iterator[None]:
-    """A worker named as ``migrabot worker --env ENV`` names it, in this process (the memory broker is per process)."""
-    controller = celery_app.WorkController(
-        hostname=worker_nodename([ENV]), pool="threads", concurrency=1, queues=[f"q-{ENV}"],
-        without_heartbeat=True, without_mingle=True, without_gossip=True, loglevel="WARNING",
-    )  # fmt: skip
-    thread = threading.Thread(target=controller.start, name="celery-ping-worker", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        controller.stop()
-        thread.join(timeout=10)
+# In a process of its own: the memory broker lives in one process, and this test's process may hold
+# Celery connections from earlier tests.
+RUNNING_WORKER = f"""
+import sys, threading, time
+from migrabot.boot import setup_django
+setup_django()
+from migrabot.broker import app
+from migrabot.cli import main
+from workers.service import worker_nodename
+app.conf.broker_url = "memory://localhost/"
+app.conf.broker_transport_options = {{"polling_interval": 0.05}}
+controller = app.WorkController(
+    hostname=worker_nodename([{ENV!r}]), pool="threads", concurrency=1, queues=["q-{ENV}"],
+    without_heartbeat=True, without_mingle=True, without_gossip=True, loglevel="WARNING",
+)
+threading.Thread(target=controller.start, daemon=True).start()
+deadline = time.monotonic() + 60  # its thread needs a moment to consume its control queue
+while main(["worker-ping", "--env", {ENV!r}, "--timeout", "1"]) != 0:
+    if time.monotonic() > deadline:
+        sys.exit(1)
+sys.exit(0)
+"""
 
 
-def test_a_running_worker_answers(worker: None) -> None:
-    # The worker's thread needs a moment to consume its control queue: ask until it is running.
-    deadline = time.monotonic() + 60
-    while main(["worker-ping", "--env", ENV, "--timeout", "1"]) != 0:
-        assert time.monotonic() < deadline, "the running worker never answered"
+def test_a_running_worker_answers(tmp_path: Path) -> None:
+    environ = os.environ | {"MIGRABOT_HOME": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'cp.sqlite3'}"}
+    ran = subprocess.run([sys.executable, "-c", RUNNING_WORKER], env=environ, capture_output=True, text=True,
+                         timeout=120)
+    assert ran.returncode == 0, ran.stderr[-2000:]
 
 
 def test_no_worker_no_answer(memory_broker: None) -> None:
