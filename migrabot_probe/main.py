@@ -60,14 +60,9 @@ def main(argv: list[str]) -> int:
 
 
 def told_to_go() -> bool:
-    """Warm up (Django is set up; import the migrations, build the graph), then wait for the
-    worker's word on stdin: ``go``, or its end (the run was called off)."""
-    from django.db import connections
-
-    GRAPHS.refresh()
-    with contextlib.suppress(Exception):  # the run itself will meet and report any failure
-        GRAPHS.applied(connections["default"])
-    connections.close_all()  # no connection held while the worker backs up
+    """Load the graph (Django is set up), then wait for the worker's word on stdin: ``go``, or its
+    end (the run was called off)."""
+    load_graph()  # no connection is held while the worker backs up
     return sys.stdin.readline().strip() == "go"
 
 
@@ -123,19 +118,24 @@ def serve(calls: IO[str], answers: IO[str]) -> int:
 
 
 def warm_up() -> None:
-    """Import every migration, build the graph and run the model-change check now, not during the
-    first call (with the database's applied migrations where it answers: the loader calls use)."""
+    """Load the graph and run the model-change check now, not during the first call."""
+    load_graph()
+    with contextlib.suppress(Exception):  # a plan or check will meet it, and say so
+        hygiene.model_changes()
+
+
+def load_graph() -> None:
+    """Import every migration and build the graph, with the database's applied migrations where it
+    answers (the loader calls use); no connection is left open."""
     from django.db import connections
 
     GRAPHS.refresh()
     try:
         GRAPHS.applied(connections["default"])
-    except Exception:  # the database is down: the first call will say so
+    except Exception:  # the database is down: the call that needs it will say so
         GRAPHS.disk()
     finally:
         connections.close_all()
-    with contextlib.suppress(Exception):  # a plan or check will meet it, and say so
-        hygiene.model_changes()
 
 
 def _waiting(calls: IO[str]) -> bool:

@@ -44,7 +44,7 @@ class Session:
     """One probe process in ``session`` mode, with its environment and working folder."""
 
     def __init__(self, python: str, project: str, environ: dict[str, str]) -> None:
-        self.identity = (python, project, tuple(sorted(environ.items())))
+        self.identity = identity(python, project, environ)
         # stderr goes to a file, not a pipe: a chatty target must not block on a full pipe.
         # No parent-death signal (workers.children): Linux sends it when the *thread* that started
         # the child exits, and a session outlives the call that started it. It needs none: it
@@ -174,8 +174,7 @@ class Sessions:
 
     def _session(self, name: str, python: str, project: str, environ: dict[str, str]) -> Session:
         session = self._sessions.get(name)
-        wanted = (python, project, tuple(sorted(environ.items())))
-        if session is None or not session.alive() or session.identity != wanted:
+        if session is None or not session.alive() or session.identity != identity(python, project, environ):
             if session is not None:
                 session.close()
             session = self._sessions[name] = Session(python, project, environ)
@@ -189,6 +188,11 @@ class Sessions:
     def _lock(self, name: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(name, threading.Lock())
+
+
+def identity(python: str, project: str, environ: dict[str, str]) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """What a session was started with: another interpreter, folder or variable needs another one."""
+    return (python, project, tuple(sorted(environ.items())))
 
 
 def max_mib() -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,19 @@ def screenshot(driver: Any, name: str, request: pytest.FixtureRequest) -> Path:
     return path
 
 
+@contextmanager
+def navigating(driver: Any) -> Iterator[None]:
+    """Until the page the block's click leaves is gone: a lookup right after a click may otherwise
+    find the old page's element (the sign-in page has a #site-name too) and go stale under it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = driver.find_element(By.TAG_NAME, "html")
+    yield
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+
+
 def test_an_operator_signs_in_filters_searches_and_reads_a_request(
     browser: Any, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -103,24 +117,29 @@ def test_an_operator_signs_in_filters_searches_and_reads_a_request(
         assert "/login/" in browser.current_url  # nothing without signing in
         browser.find_element(By.ID, "id_username").send_keys(name)
         browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
-        browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+        with navigating(browser):
+            browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
         assert browser.find_element(By.ID, "site-name").text == "migrabot audit"
         assert browser.find_element(By.LINK_TEXT, "Events without a request").is_displayed()
 
-        browser.find_element(By.LINK_TEXT, "Requests").click()
-        browser.find_element(By.ID, "changelist-filter").find_element(By.LINK_TEXT, env).click()  # by environment
+        with navigating(browser):
+            browser.find_element(By.LINK_TEXT, "Requests").click()
+        with navigating(browser):
+            browser.find_element(By.ID, "changelist-filter").find_element(By.LINK_TEXT, env).click()  # by environment
         assert f"environment={env}" in browser.current_url
         assert len(browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")) == 3
 
         search = browser.find_element(By.ID, "searchbar")
         search.send_keys("marketplace")
-        search.submit()
+        with navigating(browser):
+            search.submit()
         rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
         assert [row.find_element(By.CSS_SELECTOR, "th a").text for row in rows] == [str(ran.pk)]
         assert f"environment={env}" in browser.current_url  # the search kept the filter
         screenshot(browser, "audit-requests-filtered", request)
 
-        rows[0].find_element(By.CSS_SELECTOR, "th a").click()
+        with navigating(browser):
+            rows[0].find_element(By.CSS_SELECTOR, "th a").click()
         plan = browser.find_element(By.CSS_SELECTOR, ".field-plan_message .audit-slack").text
         for line in (
             f"Plan for #{ran.pk} rollback {env} marketplace 0005",
