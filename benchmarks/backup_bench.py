@@ -43,7 +43,7 @@ def create(admin_url: str, kind: str, mib: int) -> str:
     select = KINDS[kind].format(n=ROW_BYTES)
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")
-        connection.execute(f"CREATE TABLE rows AS {select} FROM generate_series(1, {rows}) g")  # type: ignore[arg-type]
+        connection.execute(f"CREATE TABLE rows AS {select} FROM generate_series(1, {rows}) g")
         connection.execute("VACUUM ANALYZE rows")
         connection.execute("SELECT count(*) FROM rows")  # warm the cache for both contenders alike
     return url
@@ -52,7 +52,7 @@ def create(admin_url: str, kind: str, mib: int) -> str:
 def size_mib(url: str) -> float:
     with psycopg.connect(url) as connection:
         size = connection.execute("SELECT pg_database_size(current_database())").fetchone()[0]  # type: ignore[index]
-    return size / 2**20
+    return float(size) / 2**20
 
 
 def bare_pg_dump(url: str, path: Path) -> float:

@@ -13,6 +13,11 @@ def request_get(*, request_id: int) -> Request | None:
     return Request.objects.filter(pk=request_id).first()
 
 
+def request_state(*, request_id: int) -> str | None:
+    state: str | None = Request.objects.filter(pk=request_id).values_list("state", flat=True).first()
+    return state
+
+
 def catalog_get(*, environment: str) -> dict[str, list[str]] | None:
     # By its key, with none of the ORDER BY that ``first()`` adds: every command reads it before its ack.
     try:

@@ -69,6 +69,10 @@ class Policy(_Strict):
     slow_lock_timeout: Duration = "0"
     slow_statement_timeout: Duration = "0"
     lock_retries: Annotated[int, Field(ge=0, le=10)] = 3
+    # Every write but a restore is first run on a throwaway copy of the database (workers.rehearsal);
+    # above rehearse_max_bytes the copy holds the whole schema but only the rows the plan touches.
+    rehearse: bool = True
+    rehearse_max_bytes: Annotated[int, Field(ge=0)] = 5 * 1024**3
 
     def needs_approval(self, verb: str) -> bool:
         return verb in ALWAYS_APPROVED or verb in self.approval_for
@@ -86,6 +90,12 @@ class Environment(_Strict):
     production: bool = False
     backup_dir: Path = Path("var/backups")
     env: dict[EnvVarName, EnvVarName] = Field(default_factory=dict)
+    # Variables set for a rehearsal only, as values (not secrets): e.g. EMAIL_BACKEND for settings
+    # that read it, so the migrations' side effects outside the database go nowhere.
+    rehearsal_env: dict[EnvVarName, str] = Field(default_factory=dict)
+    # The NAME of the worker's variable holding a PostgreSQL URL of the server for rehearsal copies
+    # (its database is where the worker connects to create them); unset: the real database's server.
+    rehearsal_server: EnvVarName | None = None
     policy: Policy = Field(default_factory=Policy)
 
     @property

@@ -15,6 +15,7 @@ import difflib
 import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from itertools import groupby
 from typing import Any
 
 MAX_CHOICES = 25
@@ -260,6 +261,61 @@ def plan_step(app: str, name: str, backwards: bool, operations: int, irreversibl
     arrow = "↩️ unapply" if backwards else "➡️ apply"
     warning = " ⚠️ *irreversible*" if irreversible else ""
     return f"{arrow} `{app}.{name}` ({operations} operation{'s' if operations != 1 else ''}){warning}"
+
+
+# --- what a step locks on PostgreSQL (derived: migrabot_probe.locks; measured: workers.rehearsal) ----
+
+
+def _table_sized(table: str, size: int | None) -> str:
+    shown = "`" + escaped(table.replace("`", "'")) + "`"
+    return shown + (f" ({human_bytes(size)})" if size is not None else "")
+
+
+def _tables_sized(locks: Sequence[dict[str, Any]]) -> str:
+    return ", ".join(_table_sized(lock["table"], lock.get("size")) for lock in locks)
+
+
+def locks_derived(locks: Sequence[dict[str, Any]], more: int) -> str:
+    """A step's locks as its SQL says (``migrabot_probe.locks``' entries, strongest first), marked so: no
+    rehearsal measured them. "🔒 ACCESS EXCLUSIVE on `orders` (12 GB), rewrites it; SHARE ROW EXCLUSIVE on
+    `customers` (300 MB) (derived from the SQL)". Mode "unknown": a statement that could not be read
+    (its ``statement``), or Python code (no statement)."""
+    phrases = []
+    for (mode, doing), grouped in groupby(locks, key=lambda lock: (lock["mode"], _doing(lock))):
+        same = list(grouped)
+        if mode == "unknown":
+            phrases += [_unknown_lock(lock) for lock in same]
+        else:
+            it = "it" if len(same) == 1 else "them"
+            phrases.append(f"{mode} on {_tables_sized(same)}" + (f", {doing} {it}" if doing else ""))
+    return "🔒 " + "; ".join(phrases) + _more_tables(more) + " (derived from the SQL)"
+
+
+def _doing(lock: dict[str, Any]) -> str:
+    return "rewrites" if lock.get("rewrites") else "scans" if lock.get("scans") else ""
+
+
+def _unknown_lock(lock: dict[str, Any]) -> str:
+    statement = lock.get("statement")
+    what = f"`{_typed(statement)}`" if statement is not None else "Python code"
+    return f"locks unknown on {_tables_sized([lock])} ({what})" if lock["table"] else f"locks unknown ({what})"
+
+
+def locks_measured(locks: Sequence[dict[str, Any]], more: int, seconds: float) -> str:
+    """A step's locks as its rehearsal measured them on the copy (``table``, ``mode``, ``rewrote``, ``size``):
+    "🔒 rewrites `orders` (12 GB) under ACCESS EXCLUSIVE — 41 s on the copy"."""
+    phrases = [
+        f"rewrites {_tables_sized(same)} under {mode}" if rewrote else f"{mode} on {_tables_sized(same)}"
+        for (mode, rewrote), grouped in groupby(locks, key=lambda lock: (lock["mode"], bool(lock["rewrote"])))
+        for same in [list(grouped)]
+    ]
+    took = duration(seconds)
+    said = "; ".join(phrases) + _more_tables(more) if phrases else "no table lock"
+    return f"🔒 {said} — {took} on the copy"
+
+
+def _more_tables(more: int) -> str:
+    return f" and {_count(more, 'more table')}" if more > 0 else ""
 
 
 # --- hygiene: the workflow's rules, checked (`check`, and warnings on plans) ------------------------
@@ -774,3 +830,101 @@ def home_environment(
 
 def home_left_out(count: int, what: str) -> str:
     return f"… and {_count(count, what)} more that do not fit here."
+
+
+# --- rehearsals (workers.rehearsal) ---------------------------------------------------------------
+
+
+def duration(seconds: float) -> str:
+    """Seconds as people read a short duration: "8 ms", "4.1 s", "41 s"."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:,.0f} s"
+
+
+def human_bytes(size: int) -> str:
+    """1,234 bytes as people read sizes: "812 KB", "12 GB" (powers of 1024, one decimal below 10)."""
+    value, unit = float(size), "bytes"
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            break
+        value /= 1024
+    if unit == "bytes":
+        return f"{size:,} bytes"
+    return f"{value:.1f} {unit}" if value < 10 else f"{value:,.0f} {unit}"
+
+
+def _step_times(steps: Sequence[dict[str, Any]], shown: int = 3) -> str:
+    slowest = sorted(steps, key=lambda step: -step["seconds"])[:shown]
+    times = ", ".join(f"{step['migration']} {duration(step['seconds'])}" for step in slowest)
+    return times + (", …" if len(steps) > shown else "")
+
+
+def rehearsed(steps: Sequence[dict[str, Any]], seconds: float, partial: bool, kept: int) -> str:
+    said = (
+        f"🧪 Rehearsed on a copy: {len(steps)} of {len(steps)} steps succeeded in {duration(seconds)}"
+        + (f" ({_step_times(steps)})" if steps else "")
+        + "."
+    )
+    if partial:
+        said += (
+            f" The database is above `rehearse_max_bytes`, so the copy held the whole schema but the rows of only"
+            f" {_count(kept, 'table')} (those the plan touches, the tables they reference, and the migration"
+            " history): a failure that depends on other tables' rows may not show."
+        )
+    return said
+
+
+def rehearsal_outcome(rehearsal: dict[str, Any]) -> str:
+    """A plan's ``rehearsal`` (``workers.rehearsal``) in one line: what the copy showed, or that none ran."""
+    if rehearsal.get("skipped"):
+        return not_rehearsed()
+    return rehearsed(rehearsal["steps"], rehearsal["seconds"], rehearsal["partial"], len(rehearsal["kept"]))
+
+
+def not_rehearsed() -> str:
+    return "⚠️ Not rehearsed (`rehearse = false` for this environment): nothing has tried this plan."
+
+
+def rehearsal_failed(environment: str, failed: str, error: str, done: Sequence[str], partial: bool) -> str:
+    after = f" (after {', '.join(done)})" if done else " (its first step)"
+    said = (
+        f"❌ Rehearsal failed at `{failed}`{after}: {escaped(error)}. Nothing ran on `{environment}`: the plan was"
+        " tried on a throwaway copy, which is gone. Fix the cause, then run the same command again."
+    )
+    if partial:
+        said += " (The copy held only the rows of the tables the plan touches.)"
+    return said
+
+
+def rehearsal_server_unset(environment: str, variable: str) -> str:
+    return (
+        f"Cannot rehearse on `{environment}`: its `rehearsal_server` names the variable {variable}, which is not"
+        " set on this worker."
+    )
+
+
+def rehearsal_cannot_connect(host: str, error: str) -> str:
+    return f"Cannot rehearse: the database server at {host} did not accept the rehearsal's connection: {escaped(error)}"
+
+
+def rehearsal_no_space(where: str, needed: int, free: int) -> str:
+    return (
+        f"Cannot rehearse: the copy needs up to {human_bytes(needed)} on {where}, which has {human_bytes(free)}"
+        " free. Nothing was copied. Free some space, lower `rehearse_max_bytes` (a partial copy), or set"
+        " `rehearse = false`."
+    )
+
+
+def rehearsed_state_changed(request_id: int, command_text: str) -> str:
+    return (
+        f"The database's migration history changed since #{request_id} was rehearsed and approved: what was tried"
+        f" is not what would run. Nothing was run. Request `{escaped(command_text)}` again to rehearse it anew."
+    )
+
+
+def rehearsal_cannot_create(host: str, user: str) -> str:
+    return (
+        f"Cannot rehearse: the role {escaped(user or '(default)')} may not create databases on {host}. Grant it"
+        " CREATEDB, name a server where a role may (`rehearsal_server`), or set `rehearse = false`."
+    )

@@ -5,7 +5,7 @@ starts it with ``protocol.command_line``):
 
     showmigrations [--fingerprints] [app ...]
     plan [--fake] [app [migration]]
-    migrate [--fake] [--expect FILE] [app [migration]]
+    migrate [--fake] [--expect FILE] [--database FILE] [--measure] [--when-told] [app [migration]]
     connection | catalog | check
     session
 
@@ -26,7 +26,7 @@ import traceback
 from collections.abc import Callable
 from typing import IO, Any
 
-from migrabot_probe import hygiene, loading, plans, protocol, reads, running, state  # noqa: F401 (all loaded now)
+from migrabot_probe import copies, hygiene, loading, plans, protocol, reads, running, state  # noqa: F401 (all loaded now)
 from migrabot_probe.errors import MigrationFailed, Refusal, Stopped
 from migrabot_probe.files import relative
 from migrabot_probe.graphs import GRAPHS
@@ -42,12 +42,19 @@ def main(argv: list[str]) -> int:
         setup_django()
         return serve(sys.stdin, private_stdout())
     die_with_worker()
+    try:
+        copy = copies.point_at_copy(args.database) if getattr(args, "database", None) else None
+    except Refusal as refusal:  # before set-up, so that nothing can have opened the real database
+        write(sys.stdout, {"refusal": str(refusal)})
+        return protocol.REFUSED_EXIT
     setup_django()
     signal.signal(protocol.STOP_SIGNAL, lambda *_: running.STOP_REQUESTED.append(True))
-    if getattr(args, "when_told", False) and not told_to_go():
+    if getattr(args, "when_told", False) and not told_to_go(connect=copy is None):
         return protocol.DONE_EXIT  # the worker decided not to run: nothing ran
     emit = line_writer(sys.stdout)  # bound now: migrate redirects sys.stdout while it runs
     try:
+        if copy is not None:
+            copies.check_pointed(copy)
         document, status = one_shot(args, emit), protocol.DONE_EXIT
     except Refusal as refusal:
         document, status = {"refusal": str(refusal)}, protocol.REFUSED_EXIT
@@ -59,10 +66,11 @@ def main(argv: list[str]) -> int:
     return status
 
 
-def told_to_go() -> bool:
+def told_to_go(connect: bool = True) -> bool:
     """Load the graph (Django is set up), then wait for the worker's word on stdin: ``go``, or its
-    end (the run was called off)."""
-    load_graph()  # no connection is held while the worker backs up
+    end (the run was called off). A rehearsal's copy is made meanwhile: its graph is read from disk
+    only (connecting to a SQLite copy that is not there yet would create it)."""
+    load_graph(connect)  # no connection is held while the worker backs up
     return sys.stdin.readline().strip() == "go"
 
 
@@ -76,7 +84,8 @@ def one_shot(args: argparse.Namespace, emit: Emit) -> dict[str, Any]:
             args.lock_timeout, args.statement_timeout, args.slow_lock_timeout, args.slow_statement_timeout,
             args.lock_retries,
         )
-        return running.migrate(args.app_label, args.migration_name, args.fake, emit, expected, budget)
+        return running.migrate(args.app_label, args.migration_name, args.fake, emit, expected, budget,
+                               measure=args.measure)
     return reads.answer(args)
 
 
@@ -124,12 +133,15 @@ def warm_up() -> None:
         hygiene.model_changes()
 
 
-def load_graph() -> None:
+def load_graph(connect: bool = True) -> None:
     """Import every migration and build the graph, with the database's applied migrations where it
-    answers (the loader calls use); no connection is left open."""
+    answers and ``connect`` allows (the loader calls use); no connection is left open."""
     from django.db import connections
 
     GRAPHS.refresh()
+    if not connect:
+        GRAPHS.disk()
+        return
     try:
         GRAPHS.applied(connections["default"])
     except Exception:  # the database is down: the call that needs it will say so
@@ -202,6 +214,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     migrate.add_argument("--lock-retries", type=int, default=0)
     # Start now, run when told: the worker starts the run's process before its re-plan and backup.
     migrate.add_argument("--when-told", action="store_true")
+    # A rehearsal: a JSON file of the copy's database settings (NAME, …) to run on instead (copies).
+    migrate.add_argument("--database", metavar="FILE")
+    # Add what each migration locked and rewrote on PostgreSQL to its success event (measure).
+    migrate.add_argument("--measure", action="store_true")
     for name in ("connection", "catalog", "check", protocol.SESSION):
         commands.add_parser(name)
     return parser.parse_args(argv)

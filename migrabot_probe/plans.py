@@ -2,8 +2,9 @@
 
 It mirrors Django's migrate command step by step (same loader, same target resolution, same
 error wording), and adds per operation whether it destroys data, whether its reverse is a
-no-op and which tables it touches; the touched tables' current state; the SQL; the hygiene
-facts. The approval binds to the files' hashes and the SQL (``code_under_approval``).
+no-op and which tables it touches; the touched tables' current state; the SQL; on PostgreSQL,
+per step, the locks its SQL takes and on which tables (``locks``); the hygiene facts. The
+approval binds to the files' hashes and the SQL (``code_under_approval``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from migrabot_probe.errors import Refusal
 from migrabot_probe.files import migration_sha256, shown_file
 from migrabot_probe.graphs import GRAPHS
 from migrabot_probe.hygiene import check_report, inconsistent_history
+from migrabot_probe.locks import plan_locks
 from migrabot_probe.reversibility import blocks_unapply, destroys_data, noop_database_reverse
-from migrabot_probe.sql import plan_sql
+from migrabot_probe.sql import plan_sql, steps_sql
 from migrabot_probe.tables import operation_tables, table_facts, unique
 
 Target = tuple[str, "str | None"]
@@ -30,10 +32,15 @@ def plan(app_label: str | None, migration_name: str | None, fake: bool = False) 
     executor, migration_plan = load_plan(app_label, migration_name)
     steps = [describe_step(executor.loader, migration, backwards) for migration, backwards in migration_plan]
     touched = unique(table for step in steps for op in step["operations"] for table in op["tables"])
+    sqls = steps_sql(executor.loader, migration_plan)
+    if executor.connection.vendor == "postgresql":
+        # What each step locks, from its SQL and the catalog (PostgreSQL's locks: other backends differ).
+        for step, locks in zip(steps, plan_locks(executor.connection, sqls), strict=True):
+            step["locks"] = locks
     return {
         "steps": steps,
         "tables": table_facts(executor.connection, touched),
-        "sql": plan_sql(executor.loader, migration_plan),
+        "sql": plan_sql(executor.loader, migration_plan, sqls),
         "fake": fake,
     } | check_report(executor.loader)
 

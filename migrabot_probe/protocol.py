@@ -46,6 +46,40 @@ class Stop(TypedDict):
     done: list[str]
 
 
+# PostgreSQL's table lock modes, weakest first (the documentation's order of conflicts).
+LOCK_MODES = (
+    "ACCESS SHARE", "ROW SHARE", "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE",
+    "SHARE", "SHARE ROW EXCLUSIVE", "EXCLUSIVE", "ACCESS EXCLUSIVE",
+)
+#: A lock the probe could not derive from a statement (``migrabot_probe.locks``): it may be anything,
+#: so only ACCESS EXCLUSIVE ranks above it.
+UNKNOWN_LOCK = "unknown"
+_RANKS = (*LOCK_MODES[:-1], UNKNOWN_LOCK, LOCK_MODES[-1])
+
+
+def lock_rank(mode: str) -> int:
+    """How strong a lock mode is, for "the strongest": anything unrecognised counts as unknown."""
+    return _RANKS.index(mode) if mode in _RANKS else _RANKS.index(UNKNOWN_LOCK)
+
+
+class MeasuredLock(TypedDict):
+    table: str
+    mode: str  # "ACCESS EXCLUSIVE", "SHARE ROW EXCLUSIVE" …
+
+
+class MeasuredStatement(TypedDict):
+    sql: str  # its first 200 characters, whitespace collapsed; "(data changes)" for data statements
+    locks: list[MeasuredLock]  # the strongest mode per table that it newly took
+
+
+class Measured(TypedDict):
+    """What ``migrate --measure`` saw one migration do on PostgreSQL (``migrabot_probe.measure``)."""
+
+    statements: list[MeasuredStatement]  # only those that took a lock not held before
+    rewrote: list[str]  # tables that existed before and got a new relfilenode
+    sizes: dict[str, int]  # bytes before the migration (pg_total_relation_size), of the tables above
+
+
 class Event(TypedDict, total=False):
     """``migrate``'s progress: apply_start / apply_success / unapply_start / unapply_success."""
 
@@ -54,6 +88,7 @@ class Event(TypedDict, total=False):
     name: str
     fake: bool
     seconds: float
+    measured: Measured  # success events of ``migrate --measure`` on PostgreSQL
 
 
 # --- the warm session ---------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any
 
 from migrabot_probe.errors import MigrationFailed, Refusal, Stopped
 from migrabot_probe.graphs import GRAPHS
+from migrabot_probe.measure import Measure
 from migrabot_probe.plans import code_under_approval, load_plan, refuse_unapproved_code
 from migrabot_probe.protocol import Event
 from migrabot_probe.reversibility import refuse_irreversible
@@ -109,13 +110,14 @@ def lock_timed_out(error: BaseException | None) -> bool:
 
 def migrate(
     app_label: str | None, migration_name: str | None, fake: bool, emit: Emit, expected: dict[str, Any] | None = None,
-    budget: Budget = Budget(),
+    budget: Budget = Budget(), measure: bool = False,
 ) -> dict[str, Any]:
     """The whole plan is checked first: Django raises IrreversibleError only when it reaches the
     irreversible step, after the earlier ones were already unapplied. Running Django's own
     migrate command (with our progress callback) rather than MigrationExecutor.migrate keeps
     everything else identical: system checks, pre_migrate/post_migrate signals (content types,
-    permissions), the post-migrate state rendering, recording squashed migrations."""
+    permissions), the post-migrate state rendering, recording squashed migrations. ``measure``
+    adds what each migration did to PostgreSQL's tables to its success event (migrabot_probe.measure)."""
     from django.core.management import CommandError, call_command
 
     GRAPHS.refresh()
@@ -131,14 +133,18 @@ def migrate(
         if not migration.atomic or SLOW_SQL.search(sql)
     }
     connection = executor.connection
-    progress = Progress(emit, lambda migration: budget.apply(connection, (migration.app_label, migration.name) in slow))
+    measuring = Measure(connection) if measure and connection.vendor == "postgresql" else None
+    progress = Progress(
+        emit, lambda migration: budget.apply(connection, (migration.app_label, migration.name) in slow), measuring
+    )
     blockers = Blockers(connection)
     arguments = [arg for arg in (app_label, migration_name) if arg is not None]
     try:
         for attempt in range(budget.retries + 1):
             try:
                 # Stray prints (signal receivers, RunPython code) must not corrupt the JSON stream.
-                with contextlib.redirect_stdout(sys.stderr):
+                watching = connection.execute_wrapper(measuring) if measuring else contextlib.nullcontext()
+                with contextlib.redirect_stdout(sys.stderr), watching:
                     call_command(
                         streaming_migrate(progress),
                         *arguments,
@@ -186,9 +192,12 @@ def describe(blockers: list[dict[str, Any]]) -> str:
 class Progress:
     """MigrationExecutor's progress callback, turned into JSON events as they happen."""
 
-    def __init__(self, emit: Emit, before: Callable[[Any], None] = lambda migration: None) -> None:
+    def __init__(
+        self, emit: Emit, before: Callable[[Any], None] = lambda migration: None, measure: Measure | None = None
+    ) -> None:
         self.emit = emit
         self.before = before  # called as a migration starts, before its transaction opens
+        self.measure = measure
         self.migration: Any = None
         self.running: tuple[str, str] | None = None
         self.started = 0.0
@@ -204,10 +213,14 @@ class Progress:
             raise Stopped(migration.app_label, migration.name, self.applied + self.unapplied)
         if action.endswith("_start"):
             self.before(migration)
+            if self.measure is not None:
+                self.measure.start()
             self.migration = migration
             self.running, self.started = (migration.app_label, migration.name), time.monotonic()
         else:
             event["seconds"] = round(time.monotonic() - self.started, 3)
+            if self.measure is not None:
+                event["measured"] = self.measure.finish()
             done = self.applied if action == "apply_success" else self.unapplied
             done.append(f"{migration.app_label}.{migration.name}")
             self.running = self.migration = None

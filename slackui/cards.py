@@ -20,6 +20,7 @@ from typing import Any
 
 from controlplane.models import Backup, Request
 from migrabot import messages
+from migrabot_probe.protocol import UNKNOWN_LOCK, lock_rank
 from slackui import blocks as kit
 from slackui.blocks import Blocks, Message, folded
 
@@ -204,10 +205,57 @@ APPROVE, DENY = "approve", "deny"
 MAX_TABLES = 25
 
 
-def _step_line(step: dict[str, Any]) -> str:
+def _step_line(step: dict[str, Any], every_lock: bool = False) -> str:
+    """A step of a plan to approve: its risks, then what it locks (``every_lock``: all, for the listing file)."""
     arrow = "↩️ unapply" if step["backwards"] else "➡️ apply"
-    marks = _marks(step)
-    return f"{arrow} `{step['app']}.{step['name']}`" + (" — " + "; ".join(marks) if marks else "")
+    said = "; ".join(_marks(step))
+    locks = _lock_phrase(step, every_lock)
+    if locks:
+        said = f"{said} · {locks}" if said else locks
+    return f"{arrow} `{step['app']}.{step['name']}`" + (f" — {said}" if said else "")
+
+
+#: The locks worth a phrase on a message: they stop the table's writes or reads (an unknown one may).
+BLOCKING_LOCKS = frozenset({"ACCESS EXCLUSIVE", "EXCLUSIVE", "SHARE ROW EXCLUSIVE", "SHARE", UNKNOWN_LOCK})
+MAX_LOCKS = 3  # tables named per step on a message; the listing file names them all
+
+
+def _lock_phrase(step: dict[str, Any], every_lock: bool) -> str | None:
+    """What the step locks on PostgreSQL: what its rehearsal measured on the copy where one did, otherwise
+    what the probe derived from its SQL, marked so. On a message only the locks that matter (stronger than
+    plain DML's, or a rewrite or full scan), the strongest first; None when there is nothing to say."""
+    rehearsed = step.get("rehearsed") or {}
+    if rehearsed.get("locks") is not None:
+        return _measured_locks(rehearsed, step.get("locks") or [], every_lock)
+    shown = [
+        lock for lock in step.get("locks") or []
+        if every_lock or lock["mode"] in BLOCKING_LOCKS or lock.get("rewrites") or lock.get("scans")
+    ]
+    if not shown:
+        return None
+    shown.sort(
+        key=lambda lock: (-lock_rank(lock["mode"]), not lock.get("rewrites"), not lock.get("scans"),
+                          -(lock.get("size") or 0))
+    )
+    kept = shown if every_lock else shown[:MAX_LOCKS]
+    return messages.locks_derived(kept, len(shown) - len(kept))
+
+
+def _measured_locks(rehearsed: dict[str, Any], derived: list[dict[str, Any]], every_lock: bool) -> str | None:
+    """The rehearsal's locks (``workers.rehearsal``): sizes measured on the copy, else the derived ones'."""
+    rewrote = set(rehearsed.get("rewrote") or [])
+    sizes = {lock["table"]: lock.get("size") for lock in derived} | dict(rehearsed.get("sizes") or {})
+    measured = [
+        {"table": table, "mode": lock["mode"], "rewrote": table in rewrote, "size": sizes.get(table)}
+        for lock in rehearsed["locks"]
+        for table in [lock["table"]]
+    ]
+    shown = [lock for lock in measured if every_lock or lock["mode"] in BLOCKING_LOCKS or lock["rewrote"]]
+    if not shown and not every_lock:
+        return None
+    shown.sort(key=lambda lock: (-lock_rank(lock["mode"]), not lock["rewrote"], -(lock["size"] or 0)))
+    kept = shown if every_lock else shown[:MAX_LOCKS]
+    return messages.locks_measured(kept, len(shown) - len(kept), float(rehearsed.get("seconds") or 0))
 
 
 def _table(table: dict[str, Any]) -> str:
@@ -227,8 +275,8 @@ def _plan_blocks(request: Request) -> Blocks:
     if restore:
         blocks += [section(title), section(_restore_line(restore))]
     else:
-        # Its own summary and risk first, then the steps: every dangerous one, folded if need be.
-        blocks += [section(f"{title}\n{_risk_summary(steps)}")]
+        # The rehearsal's outcome and the risk first, then the steps: every dangerous one, folded if need be.
+        blocks += [section("\n".join(filter(None, [title, _rehearsal_line(plan), _risk_summary(steps)])))]
         where = messages.in_the_file(_listing_name(request))
         blocks += _steps_blocks(steps, [_step_line(step) for step in steps], where)
     promoted = plan.get("promoted_from")
@@ -249,6 +297,12 @@ def _plan_blocks(request: Request) -> Blocks:
     return blocks
 
 
+def _rehearsal_line(plan: dict[str, Any]) -> str | None:
+    """What trying the plan on a copy showed (``workers.rehearsal``); None where nothing is tried (a restore)."""
+    rehearsal = plan.get("rehearsal")
+    return None if rehearsal is None else messages.rehearsal_outcome(rehearsal)
+
+
 def _listing_name(request: Request) -> str:
     return f"request-{request.pk}-plan.txt"
 
@@ -262,9 +316,9 @@ def plan_listing(request: Request) -> tuple[str, str]:
     if plan.get("restore"):
         lines.append(_restore_line(plan["restore"]))
     else:
-        lines += [_risk_summary(steps), ""]
+        lines += [*filter(None, [_rehearsal_line(plan), _risk_summary(steps)]), ""]
         for step in steps:
-            lines.append(_step_line(step))
+            lines.append(_step_line(step, every_lock=True))
             lines += [f"    {op['description']}" for op in step["operations"] if op.get("description")]
     tables = plan.get("tables") or []
     if tables:

@@ -123,6 +123,7 @@ FAST_TIER = (
     "migrabot/test_config.py",
     "migrabot/test_redact.py",
     "test_architecture.py",
+    "workers/test_probe_locks.py",
     "workers/test_write_guards.py",
 )
 SERVER_FIXTURES = {"redis_server", "postgres_admin_url", "pg_database_url", "database_url"}

@@ -44,7 +44,7 @@ import re
 import sqlite3
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -162,13 +162,18 @@ class _Taken(NamedTuple):
 
 class _Engine(NamedTuple):
     extension: str
-    take: Callable[[Database, Path], _Taken]
+    take: Callable[[Database, Path, Sequence[str]], _Taken]
     verify: Callable[[Path, str], tuple[bool, str]]
     restore: Callable[[Database, Path], None]
 
 
-def take_backup(database: Database, directory: Path, *, label: str) -> Backup:
-    """Back up and verify; raise BackupError if either fails, leaving no backup file behind."""
+def take_backup(
+    database: Database, directory: Path, *, label: str, without_rows_of: Sequence[str] = ()
+) -> Backup:
+    """Back up and verify; raise BackupError if either fails, leaving no backup file behind.
+
+    ``without_rows_of``: tables (``schema.table``) whose definitions are kept but not their rows —
+    a rehearsal's partial copy (PostgreSQL only; never for a backup that protects a run)."""
     engine = _engine(database.vendor)
     with _scrubbed(database):
         final = _backup_path(directory, label, engine.extension)
@@ -176,7 +181,7 @@ def take_backup(database: Database, directory: Path, *, label: str) -> Backup:
         partial = final.with_name(f".{final.name}.{os.getpid()}.partial")
         try:
             started = time.monotonic()
-            taken = engine.take(database, partial)
+            taken = engine.take(database, partial, without_rows_of)
             _fsync(partial)
             duration = time.monotonic() - started
             verified, verification = engine.verify(partial, taken.sha256)
@@ -203,7 +208,7 @@ def remove_stale_partials(directory: Path) -> list[Path]:
         names = os.listdir(directory)
     except FileNotFoundError:
         return []
-    stale = [directory / name for name in names if (match := _PARTIAL.match(name)) and not _alive(int(match["pid"]))]
+    stale = [directory / name for name in names if (match := _PARTIAL.match(name)) and not alive(int(match["pid"]))]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
@@ -245,10 +250,12 @@ def pg_environ(database: Database | None = None) -> dict[str, str]:
     return minimal | {key: value for key, value in settings.items() if value} | {"PGAPPNAME": "migrabot-backup"}
 
 
-def _pg_take(database: Database, path: Path) -> _Taken:
+def _pg_take(database: Database, path: Path, without_rows_of: Sequence[str]) -> _Taken:
     env = pg_environ(database)
-    with _create_private(path) as file:
-        written = compress_output(PG_DUMP, env, file)
+    # Quoted, each part: a pattern matches that one table, whatever characters its name holds.
+    excluded = tuple(f"--exclude-table-data={_quoted(table)}" for table in without_rows_of)
+    with create_private(path) as file:
+        written = compress_output(PG_DUMP + excluded, env, file)
     if not written.exit.ok:
         raise BackupError(f"pg_dump could not back up {database.name}: {written.exit.describe()}")
     return _Taken(
@@ -257,6 +264,10 @@ def _pg_take(database: Database, path: Path) -> _Taken:
         _output(("pg_dump", "--version"), env),
         _output(PG_SERVER_VERSION, env),
     )
+
+
+def _quoted(table: str) -> str:
+    return ".".join('"' + part.replace('"', '""') + '"' for part in table.split(".", 1))
 
 
 def _pg_verify(path: Path, sha256: str) -> tuple[bool, str]:
@@ -288,13 +299,10 @@ def _output(argv: tuple[str, ...], env: Mapping[str, str]) -> str:
 # --- SQLite --------------------------------------------------------------------------------------
 
 
-def _sqlite_take(database: Database, path: Path) -> _Taken:
-    _create_private(path).close()  # 0600 before SQLite writes a single page into it
-    # Read-only, so a wrong path fails instead of creating (and backing up) an empty database.
-    with _sqlite(database.name, "ro") as source, _sqlite(str(path), "rw") as copy:
-        source.backup(copy)
-        # The copy of a WAL database is in WAL mode too; make it one self-contained file.
-        copy.execute("PRAGMA journal_mode = DELETE")
+def _sqlite_take(database: Database, path: Path, without_rows_of: Sequence[str]) -> _Taken:
+    if without_rows_of:
+        raise BackupError("a SQLite backup is always whole")
+    sqlite_copy(database, path)
     # Hashed after the backup API wrote it (a second read): SQLite writes pages through its own
     # pager, not as a stream we could hash on the way. Cheap at SQLite sizes.
     return _Taken(sha256_of(path), "sqlite3 online backup API", f"SQLite {sqlite3.sqlite_version}",
@@ -302,10 +310,20 @@ def _sqlite_take(database: Database, path: Path) -> _Taken:
                   f"SQLite {sqlite3.sqlite_version}")
 
 
+def sqlite_copy(database: Database, path: Path) -> None:
+    """The database, whole, into a new file only its owner can read (the online backup API)."""
+    create_private(path).close()  # 0600 before SQLite writes a single page into it
+    # Read-only, so a wrong path fails instead of creating (and backing up) an empty database.
+    with sqlite_connection(database.name, "ro") as source, sqlite_connection(str(path), "rw") as copy:
+        source.backup(copy)
+        # The copy of a WAL database is in WAL mode too; make it one self-contained file.
+        copy.execute("PRAGMA journal_mode = DELETE")
+
+
 def _sqlite_verify(path: Path, sha256: str) -> tuple[bool, str]:
     problems = [_mismatch(sha256, sha256_of(path))]
     try:
-        with _sqlite(str(path), "ro&immutable=1") as copy:
+        with sqlite_connection(str(path), "ro&immutable=1") as copy:
             rows = [row[0] for row in copy.execute("PRAGMA integrity_check")]
         if rows != ["ok"]:
             problems.append("integrity_check: " + "; ".join(map(str, rows[:5])))
@@ -317,12 +335,12 @@ def _sqlite_verify(path: Path, sha256: str) -> tuple[bool, str]:
 
 
 def _sqlite_restore(database: Database, path: Path) -> None:
-    with _sqlite(str(path), "ro&immutable=1") as backup, _sqlite(database.name, "rwc") as target:
+    with sqlite_connection(str(path), "ro&immutable=1") as backup, sqlite_connection(database.name, "rwc") as target:
         backup.backup(target)  # one step, under a write lock: readers see the old or the new state
 
 
 @contextlib.contextmanager
-def _sqlite(path: str, mode: str) -> Iterator[sqlite3.Connection]:
+def sqlite_connection(path: str, mode: str) -> Iterator[sqlite3.Connection]:
     uri = f"{Path(path).resolve().as_uri()}?mode={mode}"
     try:
         connection = sqlite3.connect(uri, uri=True)
@@ -356,7 +374,7 @@ def _backup_path(directory: Path, label: str, extension: str) -> Path:
     return directory / f"{label}-{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}.{extension}"
 
 
-def _create_private(path: Path) -> Any:
+def create_private(path: Path) -> Any:
     """Open a new file only its owner can read: a backup holds every row of the database."""
     return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
 
@@ -376,7 +394,7 @@ def _publish(partial: Path, final: Path) -> None:
     _fsync(final.parent)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

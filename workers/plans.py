@@ -43,7 +43,8 @@ def compute_plan(target: Target, request: Request) -> dict[str, Any]:
 def plan_digest(request: Request, plan: dict[str, Any]) -> str:
     """What the approval binds to: the verb and its arguments, every step with its operations and
     the content of its migration file, the SQL the approver was shown, and for a restore the
-    backup's checksum (a fake binds to the same files: the history it writes names them)."""
+    backup's checksum (a fake binds to the same files: the history it writes names them), and the
+    rehearsal that succeeded (``workers.rehearsal``; the run carries the approved one forward)."""
     essence = {
         "verb": request.verb,
         "environment": request.environment,
@@ -51,6 +52,7 @@ def plan_digest(request: Request, plan: dict[str, Any]) -> str:
         "steps": _steps(plan),
         "sql": plan.get("sql", ""),
         "restore": plan.get("restore"),
+        "rehearsal": plan.get("rehearsal"),
     }
     return _sha256(essence)
 

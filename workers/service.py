@@ -8,9 +8,11 @@ from celery.utils.nodenames import host_format
 
 from migrabot import metrics
 from migrabot.config import Config, ConfigError, config_path
+from migrabot.redact import redact
 from workers.backup import remove_stale_partials
 from workers.catalog import publish_catalog
 from workers.celery_app import app
+from workers.rehearsal import sweep_leftovers
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +30,12 @@ def run_worker(config: Config, *, envs: list[str], concurrency: int) -> int:
         # A worker killed mid-backup left its partial file; nothing recorded it, nothing else removes it.
         for path in remove_stale_partials(environment.backup_dir):
             logger.warning("removed %s, an unfinished backup of a worker that is gone", path)
+        try:  # a killed worker's rehearsal copy holds production data: drop it now
+            for name in sweep_leftovers(environment):
+                logger.warning("dropped %s, the rehearsal copy of a worker that is gone", name)
+        except Exception as error:  # noqa: BLE001 - the target's database down: the next rehearsal sweeps
+            reason = redact(str(error), environment.target_environ().values())
+            logger.warning("rehearsal.sweep_failed environment=%s error=%s", environment.name, reason)
         publish_catalog(environment)
     if (port := metrics.serve_if_asked()) is not None:
         logger.info("metrics.serving port=%s", port)

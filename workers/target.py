@@ -17,7 +17,7 @@ import os
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any
 
@@ -57,9 +57,12 @@ class RunStopped(TargetError):
 
 
 class Target:
-    def __init__(self, environment: Environment, timeout_seconds: float = 600) -> None:
+    def __init__(
+        self, environment: Environment, timeout_seconds: float = 600, overrides: Mapping[str, str] | None = None
+    ) -> None:
         self.environment = environment
         self.timeout_seconds = timeout_seconds
+        self.overrides = dict(overrides or {})  # variables set on top (a rehearsal's rehearsal_env)
 
     @property
     def secrets(self) -> list[str]:
@@ -69,7 +72,7 @@ class Target:
         base = {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
         return base | {"DJANGO_SETTINGS_MODULE": self.environment.settings, "PYTHONUNBUFFERED": "1"} | (
             self.environment.target_environ()
-        )
+        ) | self.overrides
 
     def probe(self, command: str, *args: str) -> dict[str, Any]:
         """A read (``protocol.READS``), answered by the environment's warm session."""
@@ -200,6 +203,11 @@ class Run:
             self.ended.set()
         self.stderr.seek(0)
         self.target._raise_for(self.command, returncode, verdict, self.stderr.read(), timed_out)
+
+    def kill(self) -> None:
+        """End the process now: only for a rehearsal called off (its copy is thrown away)."""
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
 
     def close(self) -> None:
         """Wait for the process to end: one never told to go ends at once, having run nothing; a

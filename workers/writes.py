@@ -1,9 +1,10 @@
 """The write verbs (migrate, rollback, fake, restore): plan, wait for approval, then run.
 
-``prepare`` computes the plan and either asks for approval or, where policy needs none, runs at
-once. ``run`` is the guarded sequence from the design, in this order: the environment lock, the
-plan again (its digest must be the approved one), the verified backup, then the migrations with
-live progress. The lock is released whatever happens; nothing is retried by itself.
+``prepare`` computes the plan, rehearses it on a throwaway copy (``workers.rehearsal``), then
+asks for approval or, where policy needs none, runs at once. ``run`` is the guarded sequence
+from the design, in this order: the environment lock, the plan again (its digest must be the
+approved one, and the database's history the rehearsed one), the verified backup, then the
+migrations with live progress. The lock is released whatever happens; nothing is retried by itself.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from workers.catalog import read
 from workers.guards import guarded
 from workers.job import Job, note
 from workers.plans import compute_plan, expectation, is_empty, plan_digest, steps_digest, what_changed
+from workers.rehearsal import CalledOff, RehearsalFailed, check_history, rehearse
 from workers.target import MigrationFailed, Run, RunStopped, Target
 
 MIGRATION_TIMEOUT_SECONDS = 6 * 60 * 60
@@ -44,6 +46,13 @@ def prepare(job: Job) -> None:
         job.finish(State.SUCCEEDED, note(messages.nothing_to_do(job.request.command_text)), result=result)
         return
     plan = guarded(job, plan)
+    try:
+        plan = rehearse(job, plan, MIGRATION_TIMEOUT_SECONDS)
+    except RehearsalFailed as failed:  # refused before anyone is asked, in the rehearsal's own words
+        job.finish(State.REFUSED, note(str(failed)), error=str(failed))
+        return
+    except CalledOff:
+        return  # cancelled meanwhile: the cancel said so
     policy = job.environment.policy
     fields: dict[str, Any] = {
         "plan": plan,
@@ -55,6 +64,8 @@ def prepare(job: Job) -> None:
         if job.move(from_states=[State.PLANNING], to=State.APPROVED, **fields) and job.move(
             from_states=[State.APPROVED], to=State.BACKING_UP
         ):
+            if "rehearsal" in plan:  # no plan message to carry it: the thread says what the copy showed
+                job.say(note(messages.rehearsal_outcome(plan["rehearsal"])))
             run(job)
         return
     fields |= {
@@ -109,8 +120,10 @@ def _started_run(job: Job) -> Iterator[Run | None]:
 
 def _run_locked(job: Job, started: Run | None) -> None:
     plan = compute_plan(job.target, job.request)
-    if plan_digest(job.request, plan) != job.request.plan_digest:
+    approved = job.request.plan or {}
+    if plan_digest(job.request, plan | {"rehearsal": approved.get("rehearsal")}) != job.request.plan_digest:
         _refuse_changed(job, plan)
+    check_history(job)  # what was rehearsed is what the database holds
     guarded(job, plan)  # a file may have been edited since the approval
     if job.request.verb != "migrate" or job.environment.policy.backup_before_migrate:
         try:

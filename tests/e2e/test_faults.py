@@ -191,10 +191,12 @@ def test_two_rollbacks_at_once_on_one_environment_run_one_at_a_time(stack: Stack
 
 def test_a_failed_rollback_says_which_migration_and_the_same_command_works_once_fixed(stack: Stack) -> None:
     manage(stack, "lite", "migrate", "--noinput")
+    first = stack.chat.say("rollback lite media 0006", user="U0ALICE")
+    assert "🧪 Rehearsed on a copy" in first.thread
+    # What the rehearsal could not know: the cause appears between the rehearsal and the run.
     blocker = sqlite3.connect(stack.target_env["E2E_LITE_DATABASE_URL"].removeprefix("sqlite:///"))
     blocker.execute("CREATE TABLE media_rollback_blocker (id integer)")
     blocker.commit()
-    first = stack.chat.say("rollback lite media 0006", user="U0ALICE")
     failed = stack.chat.click("approve", user="U0BOB", request=first.request)
     assert failed.request.state == State.FAILED
     assert "`media.0007_guarded` failed: RuntimeError: media_rollback_blocker exists: drop it first" in failed.thread

@@ -87,10 +87,12 @@ SECRET_CONFIG = CONFIG.replace(
 
 @pytest.fixture(scope="module")
 def secret_database(postgres_admin_url: str) -> Iterator[str]:
-    """A database owned by a role that logs in with ``PASSWORD``; its URL carries the password."""
+    """A database owned by a role that logs in with ``PASSWORD`` (and may create the rehearsals'
+    copies); its URL carries the password."""
     role, name = f"migrabot_secret_{uuid.uuid4().hex[:8]}", f"migrabot_secret_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(PASSWORD)))
+        create_role = sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}")
+        admin.execute(create_role.format(sql.Identifier(role), sql.Literal(PASSWORD)))
         admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(role)))
     parts = urlsplit(postgres_admin_url)
     yield urlunsplit(
@@ -180,15 +182,15 @@ def test_no_secret_reaches_slack_logs_or_the_audit(
     for text in ("showmigrations pg", "plan pg", "check pg", "plan pg media 0004"):
         assert say(text, user="U0ALICE").request.state == State.SUCCEEDED
 
-    rollback = say("rollback pg media 0004", user="U0ALICE")
-    failed = click("approve", user="U0BOB", request=rollback.request)
-    assert failed.request.state == State.FAILED, failed.thread
+    # The rehearsal runs the failing reverse on a copy (restored with the password): refused before approval.
+    failed = say("rollback pg media 0004", user="U0ALICE")
+    assert failed.request.state == State.REFUSED, failed.thread
     assert (
-        "`media.0005_chatty` failed: RuntimeError: billing refused token" in failed.thread
+        "Rehearsal failed at `media.0005_chatty` (its first step): RuntimeError: billing refused token" in failed.thread
     )  # the error is told, masked
-    assert Backup.objects.filter(request=failed.request, verified=True).exists(), "pg_dump ran with the password"
     fake = say("fake pg media 0004", user="U0ALICE")
     assert click("approve", user="U0BOB", request=fake.request).request.state == State.SUCCEEDED
+    assert Backup.objects.filter(request=fake.request, verified=True).exists(), "pg_dump ran with the password"
     forward = say("migrate pg media", user="U0ALICE")
     assert forward.request.state == State.SUCCEEDED and "applied `media.0005_chatty`" in forward.thread
 

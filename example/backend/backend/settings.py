@@ -37,3 +37,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en-us"
+
+# A rehearsal sets it to Django's dummy backend (migrabot.toml, rehearsal_env): a data migration
+# that sends mail sends nothing while it is tried on a copy.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
