@@ -7,7 +7,7 @@ rehearsal ends, however it ends. Each copy has a random part in its name, so two
 share one, and a prefix that no real database has: ``migrabot_rehearsal_r<request>_<random>``,
 ``.migrabot-rehearsal-<pid>-<random>.sqlite3``.
 
-A worker killed meanwhile runs no cleanup. ``sweep`` (before every copy, and when a worker starts)
+A worker killed meanwhile runs no cleanup. ``sweep`` (before every rehearsal, and when a worker starts)
 drops the copies nobody holds any more: a PostgreSQL copy's maker keeps a connection named after
 it (``application_name``) from before the copy is created until after it is dropped, so a copy
 without one has lost its maker; a SQLite copy's (or a dump's) name carries its maker's pid, on the
@@ -147,7 +147,6 @@ def _sqlite_made(copy: Copy, touched: Sequence[str], max_bytes: int, started: fl
     path = Path(copy.database.name)
     source = Path(copy.real.name)
     size = sum(p.stat().st_size for p in (source, source.with_name(source.name + "-wal")) if p.exists())
-    _sweep_files(path.parent, SQLITE_COPY)
     try:
         with sqlite_connection(copy.real.name, "ro") as real:
             kept = _sqlite_kept(real, touched) if size > max_bytes else None
@@ -211,7 +210,6 @@ def _pg_made(copy: Copy, touched: Sequence[str], max_bytes: int, dump_folder: Pa
     name = copy.database.name
     # Connected before the copy exists and until it is gone: what tells a sweep the copy is held.
     with _connect(server, HOLDER + name) as holder:
-        _pg_sweep(holder)
         with _connect(copy.real, "migrabot-rehearsal") as real:
             size, needed, kept, excluded, encoding = _pg_facts(real, touched, max_bytes)
         dump_folder.mkdir(parents=True, exist_ok=True, mode=0o700)
