@@ -55,9 +55,11 @@ def approvers_so_far(*, request_ids: list[int]) -> dict[int, set[str]]:
 
 
 def last_change(*, environment: str) -> Request | None:
-    """The newest write that succeeded on ``environment``."""
+    """The newest write that changed ``environment``: it ran migrations or restored a backup (one
+    that found nothing to do succeeded too, and changed nothing)."""
+    changed = Q(result__has_key="run") | Q(result__has_key="restored")
     return (
-        Request.objects.filter(environment=environment, verb__in=WRITE_VERBS, state=State.SUCCEEDED)
+        Request.objects.filter(changed, environment=environment, verb__in=WRITE_VERBS, state=State.SUCCEEDED)
         .order_by("-updated_at")
         .first()
     )
