@@ -127,8 +127,8 @@ def request_link(request: Request | None) -> SafeString:
 
 class ApprovalInline(ReadOnlyInline):
     model = Approval
-    fields = readonly_fields = ("approver", "decision", "created_at", "plan_digest")
-    verbose_name_plural = "approvals (who decided, when; one decision per person)"
+    fields = readonly_fields = ("approver", "decision", "reason", "created_at", "plan_digest")
+    verbose_name_plural = "approvals (who decided, why, when; one decision per person)"
 
 
 class BackupInline(ReadOnlyInline):
@@ -162,6 +162,7 @@ SUMMARY = (
     "updated_at",
     "expires_at",
     "approvals_required",
+    "denial",
     "reason",
     "outcome",
 )
@@ -203,6 +204,10 @@ class RequestAdmin(ReadOnly):
             request.channel,
             request.thread_ts,
         )
+
+    @admin.display(description="denied because")
+    def denial(self, request: Request) -> SafeString:
+        return readable.denial_html(request)
 
     @admin.display(description="error or refusal")
     def reason(self, request: Request) -> SafeString:
@@ -320,13 +325,13 @@ class EnvironmentLockAdmin(ReadOnly):
 
 @admin.register(Approval, site=site)
 class ApprovalAdmin(ReadOnly):
-    list_display = ["id", "created_at", "of_request", "approver", "decision"]
+    list_display = ["id", "created_at", "of_request", "approver", "decision", "reason"]
     list_filter = ["decision", "approver", "created_at"]
-    search_fields = ["approver", "request__args"]
+    search_fields = ["approver", "reason", "request__args"]
     date_hierarchy = "created_at"
     ordering = ["-id"]
     list_select_related = ["request"]
-    fields = readonly_fields = ("of_request", "approver", "decision", "created_at", "plan_digest")
+    fields = readonly_fields = ("of_request", "approver", "decision", "reason", "created_at", "plan_digest")
 
     @admin.display(description="request")
     def of_request(self, approval: Approval) -> SafeString:

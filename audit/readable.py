@@ -6,8 +6,9 @@ Text comes in two kinds, kept apart:
   bot audits the very text the person read), the error of a refused request. It is read as a
   person reads it in Slack (``slackui.text``: ``<@U1>`` as ``@U1``, Slack's ``&lt;`` escapes
   undone), then HTML-escaped, with `` `code` `` and ``*bold*`` as ``<code>`` and ``<strong>``.
-- **Plain text**, what someone typed or a program raised (a lock's reason, an error): HTML-escaped
-  and shown as itself, so ``<!channel>`` typed as a reason reads ``<!channel>`` and pings nobody.
+- **Plain text**, what someone typed or a program raised (a lock's reason, a denial's reason, an
+  error): HTML-escaped and shown as itself, so ``<!channel>`` typed as a reason reads
+  ``<!channel>`` and pings nobody.
 
 Slack user ids are shown as they are: the control plane keeps no cache of people's names.
 """
@@ -22,7 +23,7 @@ from urllib.parse import urlencode
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from controlplane.models import AuditEvent, Backup, Request, State
+from controlplane.models import Approval, AuditEvent, Backup, Decision, Request, State
 from slackui import cards
 from slackui.blocks import Message
 from slackui.text import mrkdwn_to_text, render_blocks
@@ -92,6 +93,14 @@ def error_html(request: Request) -> SafeString:
     if not request.error:
         return mark_safe("—")
     return mrkdwn_html(request.error) if request.state == State.REFUSED else escape(request.error)
+
+
+def denial_html(request: Request) -> SafeString:
+    """Who denied the request and why, as they typed it (plain text); "—" if nobody denied it."""
+    denial = Approval.objects.filter(request=request, decision=Decision.DENY).first()
+    if denial is None:
+        return mark_safe("—")
+    return format_html("{}: {}", denial.approver, denial.reason or "(no reason recorded)")
 
 
 def result_html(request: Request) -> SafeString:

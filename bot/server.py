@@ -5,8 +5,9 @@ Two gates stand before Bolt. ``bounded`` checks the envelope: a body longer than
 is answered 413 unread, one that is not UTF-8 400, a timestamp or signature header not in Slack's
 form (ASCII digits; ``v0=`` and 64 hex digits) 401 — Bolt would fail with a 500 reading them.
 ``_SlackDoor`` then reads the body as the shapes Slack sends this bot, a slash command form, a
-``block_actions`` payload or an Events API ``app_home_opened`` callback (JSON), copied field by
-field with the types Slack uses, so neither Bolt nor a listener ever meets an unexpected shape.
+``block_actions`` payload, a ``view_submission`` (the Deny dialog's reason) or an Events API
+``app_home_opened`` callback (JSON), copied field by field with the types Slack uses, so neither
+Bolt nor a listener ever meets an unexpected shape.
 Signatures and the five-minute replay window are Bolt's checks, run on the raw body.
 
 Who is told what: a request rejected before its signature is checked (a bad envelope, a bad
@@ -57,6 +58,8 @@ _COMMAND_FIELDS = (
 _CLICK_FIELDS = ("api_app_id", "token", "trigger_id", "response_url")
 _ACTION_FIELDS = ("type", "action_id", "block_id", "value", "action_ts")
 _HOME_LINK = re.compile(f"{OPEN_THREAD}:[0-9]{{1,19}}")
+_VIEW_FIELDS = ("id", "type", "callback_id", "private_metadata", "hash", "team_id", "app_id")
+MAX_INPUTS = 100  # a view holds at most 100 blocks, so at most 100 inputs
 _EVENT_FIELDS = ("token", "team_id", "api_app_id", "type", "event_id")
 
 
@@ -129,6 +132,8 @@ def _click(text: str) -> dict[str, Any]:
         payload = json.loads(text)
     except Exception:  # noqa: BLE001 - ValueError, RecursionError for deep nesting: any failure is a bad payload
         raise Malformed("the payload is not JSON") from None
+    if isinstance(payload, dict) and payload.get("type") == "view_submission":
+        return _submission(payload)
     if not isinstance(payload, dict) or payload.get("type") != "block_actions":
         raise Malformed("neither a slash command nor a button click")
     actions = payload.get("actions")
@@ -160,6 +165,34 @@ def _click(text: str) -> dict[str, Any]:
         "team": _strings(payload.get("team"), ("id", "domain")),
         "container": _strings(payload.get("container"), ("type", "message_ts", "channel_id", "thread_ts")),
         "actions": [_strings(action, _ACTION_FIELDS) for action in actions],
+        **_strings(payload, _CLICK_FIELDS),
+    }
+
+
+def _submission(payload: dict[str, Any]) -> dict[str, Any]:
+    """A dialog submitted: who, the view's own strings, and what was typed into its inputs (each
+    a string or absent, as Slack sends an empty input: ``null``)."""
+    user = _strings(payload.get("user"), ("id", "username", "name", "team_id"))
+    _check(user.get("id"), _USER_ID, "user")
+    view = payload.get("view")
+    # Bolt reads the view's type unguarded (workflow steps): only a modal's submission comes in.
+    if not isinstance(view, dict) or not isinstance(view.get("callback_id"), str) or view.get("type") != "modal":
+        raise Malformed("a submission without its modal")
+    state = view.get("state")
+    typed = state.get("values") if isinstance(state, dict) else None
+    values: dict[str, dict[str, dict[str, str]]] = {}
+    for block_id, inputs in list(typed.items())[:MAX_INPUTS] if isinstance(typed, dict) else []:
+        if isinstance(inputs, dict):
+            values[block_id] = {
+                action_id: _strings(value, ("type", "value"))
+                for action_id, value in list(inputs.items())[:MAX_INPUTS]
+                if isinstance(value, dict)
+            }
+    return {
+        "type": "view_submission",
+        "user": user,
+        "team": _strings(payload.get("team"), ("id", "domain")),
+        "view": {**_strings(view, _VIEW_FIELDS), "state": {"values": values}},
         **_strings(payload, _CLICK_FIELDS),
     }
 
@@ -237,6 +270,8 @@ def _kind(body: dict[str, Any]) -> str:
         return f"event:{body['event'].get('type', '')}"[:100]
     if "actions" in body:
         return f"{body['type']}:{body['actions'][0]['action_id']}"[:100]
+    if "view" in body:
+        return f"{body['type']}:{body['view']['callback_id']}"[:100]
     return str(body.get("command", ""))[:100]
 
 

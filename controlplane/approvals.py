@@ -5,10 +5,16 @@ the request is still waiting, not expired, the plan clicked is the plan recorded
 not the requester, is an approver, and has not decided already. Everything happens in one
 transaction with the request row locked, so two approvers clicking at once, or one person
 clicking twice, make exactly one decision and at most one run.
+
+A denial says why: ``reason`` is what the person typed (plain text, ``MAX_REASON`` characters at
+most), kept on their ``Approval`` row and in the audit events of the denial. ``request_may_decide``
+runs the same guards without recording anything: the bot asks for a reason only from someone
+whose Deny would count, and checks everything again when the reason comes.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,6 +28,10 @@ from controlplane.selectors import approvers_so_far, requests_awaiting_approval
 from controlplane.services import audit_record, request_transition
 from migrabot import messages
 from migrabot.config import Environment
+
+#: The longest reason a denial takes: a sentence or two, shown whole in the thread even when every
+#: character is one Slack escapes (``&amp;`` is five), inside a section's 3,000.
+MAX_REASON = 500
 
 
 @dataclass(frozen=True)
@@ -39,14 +49,19 @@ def request_decide(
     plan_digest: str,
     environment: Environment,
     members_of: GroupMembers,
+    reason: str = "",
 ) -> Outcome:
+    """Record one person's decision; a denial needs its ``reason`` (see ``checked_reason``)."""
     with transaction.atomic():
         request = Request.objects.select_for_update().filter(pk=request_id, environment=environment.name).first()
         if request is None:
             raise Refusal(messages.no_such_request(request_id))
         _check(request, person, plan_digest, environment, members_of)
-        Approval.objects.create(request=request, approver=person, decision=decision, plan_digest=plan_digest)
-        audit_record(actor=person, action=f"request.{decision}_clicked", request=request, plan_digest=plan_digest)
+        why = {"reason": checked_reason(reason)} if decision == Decision.DENY else {}
+        Approval.objects.create(request=request, approver=person, decision=decision, plan_digest=plan_digest, **why)
+        audit_record(
+            actor=person, action=f"request.{decision}_clicked", request=request, plan_digest=plan_digest, **why
+        )
         approvers = list(
             Approval.objects.filter(request=request, decision=Decision.APPROVE).values_list("approver", flat=True)
         )
@@ -61,9 +76,32 @@ def request_decide(
             action=f"request.{target}",
             fields={"enqueued_at": None},  # the run is a new task to send
             approvers=approvers,
+            **why,
         )
         assert decided is not None  # the row is locked and was awaiting approval
     return Outcome(decided, decided=True, approvers=approvers)
+
+
+def request_may_decide(
+    *, request_id: int, person: str, plan_digest: str, environment: Environment, members_of: GroupMembers
+) -> Request:
+    """The request, if ``person`` may decide on it now (the guards of ``request_decide``, nothing
+    recorded); otherwise the ``Refusal`` that deciding would raise."""
+    request = Request.objects.filter(pk=request_id, environment=environment.name).first()
+    if request is None:
+        raise Refusal(messages.no_such_request(request_id))
+    _check(request, person, plan_digest, environment, members_of)
+    return request
+
+
+def checked_reason(reason: str) -> str:
+    """A denial's reason as recorded: trimmed, 1 to ``MAX_REASON`` characters, no control or format
+    characters (which could hide or reorder what the thread shows) but the joiner inside emoji."""
+    reason = reason.strip()
+    hidden = any(unicodedata.category(ch)[0] == "C" and ch != "\u200d" for ch in reason)
+    if not reason or len(reason) > MAX_REASON or hidden:
+        raise Refusal(messages.deny_reason_needed(MAX_REASON))
+    return reason
 
 
 def _check(request: Request, person: str, plan_digest: str, environment: Environment, members_of: GroupMembers) -> None:

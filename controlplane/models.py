@@ -148,6 +148,8 @@ class Approval(models.Model):
     approver = models.CharField(max_length=32)
     decision = models.CharField(max_length=16, choices=Decision.choices)
     plan_digest = models.CharField(max_length=64)
+    # Why, as the person typed it (plain text): a denial always has one, an approval none.
+    reason = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

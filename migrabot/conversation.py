@@ -2,7 +2,9 @@
 
 Used by the local mode and by the tests, so that both read like a chat transcript:
 ``chat.say("plan dev", user="U0ALICE")`` returns what the requester saw at once (the ack) and the
-request's thread once the request has settled (finished, or waiting for someone).
+request's thread once the request has settled (finished, or waiting for someone);
+``chat.deny(user="U0CAROL", reason="…")`` clicks Deny, types the reason into the dialog the bot
+opens, and submits it.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from typing import Any
 from django.db.models import Max
 
 from controlplane.models import TERMINAL_STATES, Post, Request, State
-from slacklocal import Conversation, Message, SignedSender, render_thread
+from slacklocal import Conversation, Message, SignedSender, render_modal, render_thread
 from slackui import cards
+from slackui.modals import REASON_ACTION
 from slackui.text import render_blocks
 
 DEFAULT_CHANNEL = "C0MIGRATIONS"
@@ -24,7 +27,7 @@ SETTLED = TERMINAL_STATES | {State.AWAITING_APPROVAL}
 
 @dataclass(frozen=True)
 class Exchange:
-    ack: str  # what the requester saw at once, only to them
+    ack: str  # what the requester saw at once, only to them (a dialog still open: as it shows)
     request: Request | None  # the request it created, as it settled
     thread: str  # the request's thread as a person reads it ("" when none was created)
 
@@ -95,6 +98,29 @@ class Chat:
         settled = self.settle(clicked.pk)
         return Exchange(ack="", request=settled, thread=self.thread(settled, viewer=user))
 
+    def deny(self, *, user: str, reason: str, request: Request | None = None) -> Exchange:
+        """Click Deny (the newest, or ``request``'s) as ``user``, type ``reason`` into the dialog the
+        bot opens and submit it. When no dialog opens (the click was refused, or Slack could not
+        open it) the thread says why; when the bot answers the submission with errors, ``ack`` is
+        the dialog as it shows them, still open."""
+        opened = len(self.store.modals(user))
+        clicked = self.click(cards.DENY, user=user, request=request)
+        modals = self.store.modals(user, open_only=True)
+        if clicked.request is None or len(self.store.modals(user)) == opened or not modals:
+            return clicked
+        denied = clicked.request
+        before = self._activity(denied, user)
+        reply = self.sender.submit_view(user, {REASON_ACTION: reason}, view_id=modals[-1].id)
+        if reply.status != 200:
+            return Exchange(ack=f"(HTTP {reply.status})", request=denied, thread=self.thread(denied, viewer=user))
+        modal = self.store.modal(modals[-1].id)
+        if modal is not None and not modal.closed:  # refused: the dialog shows why
+            shown = render_modal(modal, self.names)
+            return Exchange(ack=shown, request=denied, thread=self.thread(denied, viewer=user))
+        self.store.wait_for(lambda: self._activity(denied, user) != before, timeout=self.settle_seconds)
+        settled = self.settle(denied.pk)
+        return Exchange(ack="", request=settled, thread=self.thread(settled, viewer=user))
+
     def settle(self, request_id: int) -> Request:
         """Wait until the request is settled and shows it: its card is the last thing updated,
         and a request awaiting approval shows its plan's buttons last."""
@@ -115,12 +141,14 @@ class Chat:
     def _plan_shown(self, request: Request) -> bool:
         return request.state != State.AWAITING_APPROVAL or self.store.message(self.channel, request.plan_ts) is not None
 
-    def _activity(self, request: Request, user: str) -> tuple[int, int, int]:
-        """A fingerprint of what happened in a thread and to one person, to wait for a change."""
+    def _activity(self, request: Request, user: str) -> tuple[int, int, int, int]:
+        """A fingerprint of what happened in a thread and to one person (a dialog opened for them
+        counts), to wait for a change."""
         replies = self.store.replies(self.channel, request.thread_ts)
         parent = self.store.parent(self.channel, request.thread_ts)
         edits = sum(message.edits for message in replies) + (parent.edits if parent else 0)
-        return len(replies), edits, len(self.store.ephemerals(user=user, channel=self.channel))
+        told = len(self.store.ephemerals(user=user, channel=self.channel))
+        return len(replies), edits, told, len(self.store.modals(user))
 
     def _newest_with_button(self, action_id: str, request: Request | None) -> Message | None:
         threads = [request.thread_ts] if request else [m.ts for m in self.store.messages(self.channel)]

@@ -373,22 +373,29 @@ def model_changes_without_migration(environment: str, app: str, operations: Sequ
     )
 
 
-def approve_confirmation(environment: str, destroyed: Sequence[str], steps: int, limit: int = 300) -> str:
+def approve_confirmation(
+    environment: str, destroyed: Sequence[str], steps: int, limit: int = 300, columns: Sequence[str] = ()
+) -> str:
     """What Approve's confirmation dialog says will be destroyed, and where, within Slack's
-    ``limit``: what does not fit is counted ("… and 3 more tables")."""
-    if not destroyed:
+    ``limit``: the ``destroyed`` tables, then the ``columns`` ("`catalog_product.summary` (1,204 rows)");
+    what does not fit is counted ("… and 3 more tables and 2 more columns")."""
+    items = [(item, "table") for item in destroyed] + [(item, "column") for item in columns]
+    if not items:
         return f"Runs {steps} step{'s' if steps != 1 else ''} on `{environment}`, after a verified backup."
+
+    def more(left: Sequence[tuple[str, str]]) -> str:
+        kinds = [kind for _, kind in left]
+        counted = [f"{kinds.count(kind)} more {kind}{'s' if kinds.count(kind) != 1 else ''}"
+                   for kind in ("table", "column") if kind in kinds]
+        return f" … and {' and '.join(counted)}" if counted else ""
+
     shown: list[str] = []
-    for index, item in enumerate(destroyed):
-        left = len(destroyed) - index - 1
-        more = f" … and {left} more table{'s' if left != 1 else ''}" if left else ""
-        text = f"Destroys data in {', '.join([*shown, item])}{more} on `{environment}`."
+    for index, (item, _) in enumerate(items):
+        text = f"Drops {', '.join([*shown, item])}{more(items[index + 1:])} on `{environment}`."
         if len(text) > limit:
             break
         shown.append(item)
-    left = len(destroyed) - len(shown)
-    more = f" … and {left} more table{'s' if left != 1 else ''}" if left else ""
-    return f"Destroys data in {', '.join(shown) or 'its tables'}{more} on `{environment}`."
+    return f"Drops {', '.join(shown) or 'its tables'}{more(items[len(shown):])} on `{environment}`."
 
 
 def lock_wait(app: str, name: str, attempt: int, retries: int, wait: float, blockers: Sequence[dict[str, Any]]) -> str:
@@ -471,7 +478,13 @@ def promoted(earlier: str, request_id: int, finished_at: datetime) -> str:
 
 
 def _when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    """A moment as each viewer reads it in their own time zone: Slack's date formatting
+    (api.slack.com/reference/surfaces/formatting#date-formatting), "Dec 2, 2026 11:06 AM" or
+    "Today 11:06" in Tokyo's time for a viewer in Tokyo. Where Slack cannot format it (a
+    notification, an old client) the fallback shows, and whatever reads the text outside Slack
+    (``slackui.text``: the stand-in, local mode, the audit site) shows it too: the time in UTC."""
+    moment = moment.astimezone(UTC)
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{moment:%Y-%m-%d %H:%M} UTC>"
 
 
 def nothing_to_do(command_text: str) -> str:
@@ -746,11 +759,58 @@ def plan_needs_approval(request_id: int, command_text: str) -> str:
     return f"Plan for #{request_id} `{escaped(command_text)}` — approval needed"
 
 
-def plan_risks(steps: int, destroys: int, irreversible: int, noop_reverse: int | None) -> str:
-    """A plan's counts per kind of risk; ``noop_reverse`` is None when nothing is unapplied."""
-    parts = [_count(steps, "step"), f"{destroys} 🔥 destroys data", f"{irreversible} ⛔ irreversible"]
+def plan_risks(
+    steps: int,
+    destroys: int,
+    irreversible: int,
+    noop_reverse: int | None,
+    *,
+    tables: int = 0,
+    rows: tuple[int, int] = (0, 0),
+    columns: int = 0,
+    values: tuple[int, int] = (0, 0),
+    emptied: tuple[int, int] = (0, 0),
+    code: int = 0,
+    cascades: int = 0,
+) -> str:
+    """A plan's counts per kind of risk, in one line that leads its message: "4 steps · 🔥 drops 1 table
+    (3 rows), 1 column (2 values) · 0 ⛔ irreversible · 0 ⚪ no-op reverse · 🕳️ 1 column back empty ·
+    🐍 2 steps run code · ↪️ 1 other app".
+
+    ``tables``/``columns`` destroyed, with ``rows`` (of those tables) and ``values`` (rows holding a
+    non-null value in those columns) as (counted, how many of them could not be counted);
+    ``destroys``: steps that destroy data, said only when what they destroy is not known.
+    ``emptied``: (columns, tables) re-created without their contents; ``code``: steps that run Python
+    or SQL; ``cascades``: other apps the plan moves. Irreversible steps are always counted, no-op
+    reverses whenever something is unapplied (``noop_reverse`` None: nothing is); other zeros are left out.
+    """
+    parts = [_count(steps, "step")]
+    dropped = [
+        f"{_count(count, noun)} ({_amount(count, counted, unit)})"
+        for count, counted, noun, unit in ((tables, rows, "table", "row"), (columns, values, "column", "value"))
+        if count
+    ]
+    if dropped:
+        parts.append("🔥 drops " + ", ".join(dropped))
+    elif destroys:
+        parts.append(f"🔥 destroys data in {_count(destroys, 'step')}")
+    parts.append(f"{irreversible} ⛔ irreversible")
     parts += [f"{noop_reverse} ⚪ no-op reverse"] if noop_reverse is not None else []
+    empty_columns, empty_tables = emptied
+    if empty_columns or empty_tables:
+        said = [_count(n, noun) for n, noun in ((empty_tables, "table"), (empty_columns, "column")) if n]
+        parts.append(f"🕳️ {' and '.join(said)} back empty")
+    parts += [f"🐍 {_count(code, 'step')} run{'s' if code == 1 else ''} code"] if code else []
+    parts += [f"↪️ {_count(cascades, 'other app')}"] if cascades else []
     return " · ".join(parts)
+
+
+def _amount(items: int, counted: tuple[int, int], unit: str) -> str:
+    """``counted`` = (total, how many of the ``items`` could not be counted): "3 rows", "3+ rows", "rows unknown"."""
+    total, unknown = counted
+    if unknown >= items:
+        return f"{unit}s unknown"
+    return f"{total:,}{'+' if unknown else ''} {unit}{'s' if total != 1 or unknown else ''}"
 
 
 def restore_plan(backup_id: int, sha256: str, size: int, taken_at: str) -> str:
@@ -928,3 +988,129 @@ def rehearsal_cannot_create(host: str, user: str) -> str:
         f"Cannot rehearse: the role {escaped(user or '(default)')} may not create databases on {host}. Grant it"
         " CREATEDB, name a server where a role may (`rehearsal_server`), or set `rehearse = false`."
     )
+
+
+# --- denying with a reason (bot.listeners.actions, slackui.modals) -------------------------------
+
+
+def deny_title(request_id: int) -> str:
+    """The Deny dialog's title: plain text, at most 24 characters (Slack's limit)."""
+    title = f"Deny #{request_id}"
+    return title if len(title) <= 24 else "Deny this request"
+
+
+def deny_prompt(request_id: int, command_text: str, requester: str) -> str:
+    return (
+        f"Deny request #{request_id} `{escaped(command_text)}` of <@{requester}>? Nothing of it will run. "
+        "Your reason is shown in its thread and kept in the audit trail."
+    )
+
+
+def deny_reason_label() -> str:
+    return "Why deny it?"
+
+
+def deny_reason_placeholder() -> str:
+    return "e.g. not during the release freeze; ask again on Monday"
+
+
+def deny_reason_needed(limit: int) -> str:
+    return f"Say why you deny it: a reason of 1 to {limit} characters of plain text."
+
+
+def denied_because(person: str, reason: str, moment: datetime) -> str:
+    """The decision in place of the buttons: who denied, why, and when. The reason is shown as
+    itself: escaped, in a code span, where Slack applies no formatting (``*bold*``, ``_x_``) and
+    links no URL; a backtick, which would end the span, is shown as a quote (as ``_typed`` does)."""
+    return f"⛔ Denied by <@{person}>: `{escaped(reason.replace('`', chr(39)))}` · {_when(moment)}"
+
+
+def deny_dialog_failed(request_id: int) -> str:
+    return (
+        f"Slack did not open the Deny dialog for request #{request_id} (it is slow or unreachable right now), "
+        "so nothing was recorded: the request still awaits approval. Click Deny again."
+    )
+
+
+# --- what a plan's steps risk, named (migrabot_probe.risks; slackui.cards) -----------------------------
+
+SQL_SHOWN = 200  # characters of a step's SQL on a message; the plan's file has it whole
+
+
+def _code_span(text: str) -> str:
+    """Text from the target's code in a code span: a backtick would end it, markup would be read."""
+    return "`" + escaped(text.replace("`", "'")) + "`"
+
+
+def destroys_data_in(tables: Sequence[str], columns: Sequence[dict[str, Any]]) -> str:
+    """A step's 🔥 mark: the tables it drops, then each column it drops with the rows that hold a value
+    in it now ("`catalog_product.summary` (1,204 rows with a value)")."""
+    named = [_code_span(table) for table in tables]
+    named += [f"{_code_span(c['table'] + '.' + c['column'])} ({_rows_with_a_value(c)})" for c in columns]
+    return "🔥 destroys data" + (f" in {', '.join(named)}" if named else "")
+
+
+def _rows_with_a_value(column: dict[str, Any]) -> str:
+    rows = column.get("rows")
+    if column.get("new"):
+        return "added earlier in this plan"
+    if rows is None:
+        return "rows unknown"
+    return "no rows with a value" if rows == 0 else f"{rows:,} row{'s' if rows != 1 else ''} with a value"
+
+
+def dropped_column(column: dict[str, Any]) -> str:
+    """A dropped column in Approve's confirmation: "`catalog_product.summary` (1,204 rows)"."""
+    rows = column.get("rows")
+    said = "new" if column.get("new") else "rows unknown" if rows is None else f"{rows:,} row{'s' if rows != 1 else ''}"
+    return f"`{escaped(column['table'])}.{escaped(column['column'])}` ({said})"
+
+
+def comes_back_empty(table: str, column: str | None, fill: dict[str, Any] | None) -> str:
+    """A column (or table) a reversed RemoveField (DeleteModel) re-creates: its old contents are gone,
+    and what every row holds instead."""
+    if column is None:
+        return f"🕳️ {_code_span(table)} comes back empty (its old rows are not restored)"
+    kind, value = (fill or {}).get("kind"), (fill or {}).get("value")
+    holds = {
+        "db_default": f"every row holds its database default {_code_span(str(value))}",
+        "default": f"every row holds its default {_code_span(str(value))}",
+        "empty": f"every row holds {_code_span(str(value or repr('')))}",
+        "now": "every row holds the time it is added back",
+        "null": "every row holds NULL",
+        "none": "it is NOT NULL with no default, so adding it back fails if the table has rows",
+    }.get(str(kind), "what it holds is not known")
+    return f"🕳️ {_code_span(table + '.' + column)} comes back empty (its old values are not restored): {holds}"
+
+
+def runs_python(function: str, doc: str | None) -> str:
+    """Python a step runs: the function and the first line of its docstring."""
+    doc = doc.replace("`", "'") if doc else None
+    said = f" (“{escaped(doc if len(doc) <= 120 else doc[:119] + '…')}”)" if doc else ""
+    return f"🐍 runs {_code_span(function)}{said}"
+
+
+def runs_sql(sql: str, whole: bool = False) -> str:
+    """SQL a step runs, on one line: its first 200 characters on a message, all of it in the plan's file."""
+    flat = " ".join(sql.split())
+    shown = flat if whole or len(flat) <= SQL_SHOWN else flat[: SQL_SHOWN - 1] + "…"
+    return f"🧾 runs SQL {_code_span(shown)}"
+
+
+def cascade(
+    app: str, migrations: int, backwards: bool, migration: str | None, depends_on: str | None, through: Sequence[str]
+) -> str:
+    """Another app a plan moves, and why: "↪️ also unapplies 2 migrations in `billing`, because
+    `billing.0019` depends on `catalog.0031`" (``through``: the migrations between the two)."""
+    verb = "unapplies" if backwards else "applies"
+    said = f"↪️ also {verb} {_count(migrations, 'migration')} in `{escaped(app)}`"
+    if migration is None or depends_on is None:
+        return said
+    if not through:
+        return f"{said}, because `{migration}` depends on `{depends_on}`"
+    more = f" (through {_count(len(through) - 1, 'more migration')})" if len(through) > 1 else ""
+    return f"{said}, because `{migration}` depends on `{through[0]}`, which{more} depends on `{depends_on}`"
+
+
+def more_cascades(more: int, where: str | None) -> str:
+    return f"… and {_count(more, 'more app')}" + (f" — {where}." if where else ".")

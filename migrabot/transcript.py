@@ -1,4 +1,5 @@
-"""Lines of a local-mode script (``as alice: /migrate plan dev``) performed and shown as a chat."""
+"""Lines of a local-mode script (``as alice: /migrate plan dev``, ``as bob: click approve``,
+``as carol: deny not during the freeze``) performed and shown as a chat."""
 
 from __future__ import annotations
 
@@ -23,10 +24,13 @@ def perform(chat: Chat, line: str, *, people: dict[str, str]) -> str:
         return f"━━ {who}: {said}\n" + textwrap.indent(home, "   ▏ ", predicate=lambda _: True) + "\n"
     if said.startswith("click "):
         exchange = chat.click(said.removeprefix("click ").strip(), user=user)
+    elif said.startswith("deny "):  # Deny, and the reason typed into its dialog
+        exchange = chat.deny(user=user, reason=said.removeprefix("deny ").strip())
     elif said.startswith(chat.command):
         exchange = chat.say(said[len(chat.command) :].strip(), user=user)
     else:
-        return f"?? {who} can type {chat.command} commands, 'click <button>' or 'open home', got: {said}"
+        can = f"{chat.command} commands, 'click <button>', 'deny <reason>' or 'open home'"
+        return f"?? {who} can type {can}, got: {said}"
     parts = [f"━━ {who}: {said}"]
     if exchange.ack:
         ack = mrkdwn_to_text(exchange.ack, chat.names)  # as Slack shows it: @names, not <@U…>

@@ -2,7 +2,9 @@
 
 It mirrors Django's migrate command step by step (same loader, same target resolution, same
 error wording), and adds per operation whether it destroys data, whether its reverse is a
-no-op and which tables it touches; the touched tables' current state; the SQL; on PostgreSQL,
+no-op and which tables it touches, and what it drops (columns with the rows holding a value),
+re-creates empty and runs (``risks``); the other apps the plan cascades into and why
+(``cascades``); the touched tables' current state; the SQL; on PostgreSQL,
 per step, the locks its SQL takes and on which tables (``locks``); the hygiene facts. The
 approval binds to the files' hashes and the SQL (``code_under_approval``).
 """
@@ -18,8 +20,9 @@ from migrabot_probe.graphs import GRAPHS
 from migrabot_probe.hygiene import check_report, inconsistent_history
 from migrabot_probe.locks import plan_locks
 from migrabot_probe.reversibility import blocks_unapply, destroys_data, noop_database_reverse
+from migrabot_probe.risks import cascades, count_values, mark_new, operation_risks
 from migrabot_probe.sql import plan_sql, steps_sql
-from migrabot_probe.tables import operation_tables, table_facts, unique
+from migrabot_probe.tables import operation_states, table_facts, touched_tables, unique
 
 Target = tuple[str, "str | None"]
 
@@ -30,7 +33,9 @@ def plan(app_label: str | None, migration_name: str | None, fake: bool = False) 
     For a fake, `tables[].exists` tells an approver whether the schema already matches: faking
     marketplace 0002_order forwards is right only if marketplace_order already exists."""
     executor, migration_plan = load_plan(app_label, migration_name)
-    steps = [describe_step(executor.loader, migration, backwards) for migration, backwards in migration_plan]
+    created: set[Any] = set()  # what the plan's steps create, as they run: its drops of those are not counted
+    steps = [describe_step(executor.loader, migration, backwards, created) for migration, backwards in migration_plan]
+    count_values(executor.connection, steps)
     touched = unique(table for step in steps for op in step["operations"] for table in op["tables"])
     sqls = steps_sql(executor.loader, migration_plan)
     if executor.connection.vendor == "postgresql":
@@ -42,6 +47,7 @@ def plan(app_label: str | None, migration_name: str | None, fake: bool = False) 
         "tables": table_facts(executor.connection, touched),
         "sql": plan_sql(executor.loader, migration_plan, sqls),
         "fake": fake,
+        "cascades": cascades(executor.loader, migration_plan, app_label),
     } | check_report(executor.loader)
 
 
@@ -64,11 +70,15 @@ def load_plan(app_label: str | None, migration_name: str | None) -> tuple[Any, l
     return executor, executor.migration_plan(targets)
 
 
-def describe_step(loader: Any, migration: Any, backwards: bool) -> dict[str, Any]:
+def describe_step(loader: Any, migration: Any, backwards: bool, created: set[Any] | None = None) -> dict[str, Any]:
+    """One step of a plan; ``created`` collects what the plan's steps so far create (risks.mark_new)."""
     from django.core.management.commands.migrate import Command as Migrate
 
     operations = []
-    for operation, tables in zip(migration.operations, operation_tables(loader, migration), strict=True):
+    risks = []
+    for operation, before, after in operation_states(loader, migration):
+        tables = touched_tables(migration.app_label, operation, before, after)
+        risks.append(operation_risks(migration.app_label, operation, before, after, backwards))
         description, is_error = Migrate.describe_operation(operation, backwards)
         operations.append(
             {
@@ -82,6 +92,10 @@ def describe_step(loader: Any, migration: Any, backwards: bool) -> dict[str, Any
                 "tables": tables,
             }
         )
+    # Unapplying runs a migration's operations last first.
+    mark_new(reversed(risks) if backwards else risks, set() if created is None else created)
+    for described, risk in zip(operations, risks, strict=True):
+        described |= risk.document()
     return {
         "app": migration.app_label,
         "name": migration.name,

@@ -9,7 +9,7 @@ costs a full app registry per step, while the naming rules below are Django's ow
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 # Whole model (its table and its auto-created many-to-many tables), or named fields
@@ -19,21 +19,31 @@ Touch = tuple[str, "tuple[str, ...] | None"]
 
 def operation_tables(loader: Any, migration: Any) -> list[list[str]]:
     """For each operation of the migration, the tables it touches (in either direction)."""
+    return [
+        touched_tables(migration.app_label, operation, before, after)
+        for operation, before, after in operation_states(loader, migration)
+    ]
+
+
+def operation_states(loader: Any, migration: Any) -> Iterator[tuple[Any, Any, Any]]:
+    """Each operation of the migration with the project state before and after it, as Migration.apply
+    walks them. ``after`` is the walk's own state: read it before asking for the next operation."""
     state = loader.project_state((migration.app_label, migration.name), at_end=False)
-    found = []
     for operation in migration.operations:
         before = state.clone()
         operation.state_forwards(migration.app_label, state)
-        touches = touched_models(operation)
-        found.append(
-            unique(
-                table
-                for snapshot in (before, state)
-                for model_name, fields in touches
-                for table in model_tables(snapshot, migration.app_label, model_name, fields)
-            )
-        )
-    return found
+        yield operation, before, state
+
+
+def touched_tables(app_label: str, operation: Any, before: Any, after: Any) -> list[str]:
+    """The tables one operation touches, named in the states before and after it."""
+    touches = touched_models(operation)
+    return unique(
+        table
+        for snapshot in (before, after)
+        for model_name, fields in touches
+        for table in model_tables(snapshot, app_label, model_name, fields)
+    )
 
 
 def touched_models(operation: Any) -> list[Touch]:

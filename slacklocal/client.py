@@ -1,7 +1,10 @@
-"""The Slack side of a conversation with the bot: signed slash commands, button clicks and events.
+"""The Slack side of a conversation with the bot: signed slash commands, button clicks, modal
+submissions and events.
 
 Payloads have the fields Slack sends, form-encoded as Slack sends them, and are signed with
-Slack's v0 scheme (via slack_sdk's SignatureVerifier, the same code that checks them).
+Slack's v0 scheme (via slack_sdk's SignatureVerifier, the same code that checks them). With a
+store, each command and click carries a trigger_id the store knows (``views.open`` exchanges it),
+and a submission's answer is applied to the modal as Slack applies it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from urllib.parse import urlencode
 from slack_sdk.signature import SignatureVerifier
 
 from .methods import show_response
-from .store import Conversation, Message
+from .store import Conversation, Message, Modal
 
 if TYPE_CHECKING:
     from .webapi import SlackWebAPI
@@ -93,7 +96,7 @@ class SignedSender:
             "api_app_id": self.api_app_id,
             "is_enterprise_install": "false",
             "response_url": self._response_url("commands", n, user_id, channel_id),
-            "trigger_id": self._trigger_id(n),
+            "trigger_id": self._trigger_id(n, user_id),
         }
         reply = self.post(urlencode(form), timestamp=timestamp, signing_secret=signing_secret)
         if reply.status == 200 and self.store is not None:
@@ -113,8 +116,10 @@ class SignedSender:
         channel_name: str = "migrations",
         timestamp: int | None = None,
         signing_secret: str | None = None,
+        trigger_age: float = 0.0,
     ) -> Reply:
-        """Click a button on a message. With a store, the payload carries the message as stored."""
+        """Click a button on a message. With a store, the payload carries the message as stored,
+        and its trigger_id was handed out `trigger_age` seconds ago (past 3, it has expired)."""
         n, name = next(self._seq), self._name(user_id)
         stored = self.store.message(channel_id, message_ts) if self.store is not None else None
         message: dict[str, Any] = stored.as_api() if stored else {"type": "message", "ts": message_ts, "text": ""}
@@ -139,7 +144,7 @@ class SignedSender:
             "api_app_id": self.api_app_id,
             "token": self.verification_token,
             "container": container,
-            "trigger_id": self._trigger_id(n),
+            "trigger_id": self._trigger_id(n, user_id, trigger_age),
             "team": {"id": self.team_id, "domain": self.team_domain},
             "enterprise": None,
             "is_enterprise_install": False,
@@ -151,6 +156,69 @@ class SignedSender:
         }
         body = urlencode({"payload": json.dumps(payload)})
         return self.post(body, timestamp=timestamp, signing_secret=signing_secret)
+
+    def submit_view(
+        self,
+        user_id: str,
+        values: Mapping[str, str | None] | None = None,
+        *,
+        view_id: str | None = None,
+        view: Mapping[str, Any] | None = None,
+        timestamp: int | None = None,
+        signing_secret: str | None = None,
+    ) -> Reply:
+        """Press a modal's submit button as `user_id`, with `values` typed into its inputs (by
+        action_id; an input left empty is sent as Slack sends it, ``null``). The modal is `user_id`'s
+        newest open one in the store, or `view_id`; or `view`, any view at all (a forged one, or
+        another person's), which nothing in the store remembers. Slack's own client refuses to send
+        an empty required input or one longer than its ``max_length``; this sends what it is given,
+        so that the bot's own checks can be tested. The bot's answer is applied to the stored modal
+        (``Conversation.answer_submission``): closed, errors shown, or the view updated."""
+        n, name = next(self._seq), self._name(user_id)
+        modal: Modal | None = None
+        if view is None and self.store is not None:
+            opened = self.store.modals(user_id, open_only=True)
+            modal = self.store.modal(view_id) if view_id else (opened[-1] if opened else None)
+            if modal is None:
+                raise LookupError(f"no modal open for {user_id}")
+        shown = dict(view if view is not None else modal.view if modal else {})
+        typed = values or {}
+        state = {
+            block["block_id"]: {
+                block["element"]["action_id"]: {
+                    "type": block["element"].get("type", "plain_text_input"),
+                    "value": typed.get(block["element"]["action_id"]),
+                }
+            }
+            for block in shown.get("blocks", [])
+            if block.get("type") == "input" and "block_id" in block and "action_id" in block.get("element", {})
+        }
+        payload: dict[str, Any] = {
+            "type": "view_submission",
+            "team": {"id": self.team_id, "domain": self.team_domain},
+            "user": {"id": user_id, "username": name, "name": name, "team_id": self.team_id},
+            "api_app_id": self.api_app_id,
+            "token": self.verification_token,
+            "trigger_id": self._trigger_id(n, user_id),
+            "view": {
+                "private_metadata": "",
+                "callback_id": "",
+                **shown,
+                "id": modal.id if modal else shown.get("id", f"V{n:010d}"),
+                "team_id": self.team_id,
+                "state": {"values": state},
+                "hash": modal.hash if modal else shown.get("hash", ""),
+                "app_id": self.api_app_id,
+            },
+            "response_urls": [],
+            "is_enterprise_install": False,
+            "enterprise": None,
+        }
+        body = urlencode({"payload": json.dumps(payload)})
+        reply = self.post(body, timestamp=timestamp, signing_secret=signing_secret)
+        if reply.status == 200 and modal is not None and self.store is not None:
+            self.store.answer_submission(modal.id, reply.body)
+        return reply
 
     def event(
         self,
@@ -224,7 +292,10 @@ class SignedSender:
             return self.api.methods.issue_response_url(user_id, channel_id, original, thread_ts)
         return f"{RESPONSE_URL_BASE}/{kind}/{self.team_id}/{n}/{uuid.uuid4().hex}"
 
-    def _trigger_id(self, n: int) -> str:
+    def _trigger_id(self, n: int, user_id: str, age: float = 0.0) -> str:
+        """Slack's form, "12345.98765.abcd2358fdea"; one the store knows when there is one."""
+        if self.store is not None:
+            return self.store.issue_trigger(user_id, age=age)
         return f"{n}.{int(time.time())}.{uuid.uuid4().hex}"
 
 

@@ -35,6 +35,17 @@ BUTTON_TEXT = 75
 BUTTON_VALUE = 2000
 BUTTON_URL = 3000
 ID_LENGTH = 255  # block_id, action_id
+# A modal (views.open), as slack_sdk's View model checks it (title_max_length 24, blocks_max_length
+# 100, close/submit 24, private_metadata 3000, callback_id 255) and Slack's view reference says
+# (external_id 255, a whole view at most 250 kB: `view_too_large`). An input block: label and hint
+# 2000 (InputBlock); a plain_text_input's placeholder 150, min/max_length at most 3000.
+VIEW_BLOCKS = 100
+VIEW_TEXT = 24  # title, submit, close
+PRIVATE_METADATA = 3000
+VIEW_BYTES = 250_000
+INPUT_LABEL = 2000
+PLACEHOLDER = 150
+INPUT_LENGTH = 3000
 
 
 class _Checker:
@@ -109,6 +120,48 @@ class _Checker:
         elif kind == "actions":
             for i, element in enumerate(self.items(block.get("elements"), f"{where}/elements", ACTIONS_ELEMENTS)):
                 self.element(element, f"{where}/elements/{i}")
+        elif kind == "input":
+            self.plain_text(block.get("label"), f"{where}/label", INPUT_LABEL)
+            if "hint" in block:
+                self.plain_text(block["hint"], f"{where}/hint", INPUT_LABEL)
+            self.input_element(block.get("element"), f"{where}/element")
+
+    def plain_text(self, obj: Any, where: str, most: int) -> None:
+        if isinstance(obj, Mapping) and obj.get("type") != "plain_text":
+            self.fail("must be plain_text", f"{where}/type")
+        self.text(obj, where, most)
+
+    def input_element(self, element: Any, where: str) -> None:
+        self.element(element, where)
+        if not isinstance(element, Mapping) or element.get("type") != "plain_text_input":
+            return  # the one input the bot uses; others pass unchecked
+        if "placeholder" in element:
+            self.plain_text(element["placeholder"], f"{where}/placeholder", PLACEHOLDER)
+        for name in ("min_length", "max_length"):
+            value = element.get(name)
+            if value is not None and (type(value) is not int or not 0 <= value <= INPUT_LENGTH):
+                self.fail(f"must be an integer from 0 to {INPUT_LENGTH}", f"{where}/{name}")
+
+
+def view_errors(view: Mapping[str, Any]) -> list[str]:
+    """What Slack's `invalid_arguments` answer to views.open would list for a modal; [] if none."""
+    checker = _Checker()
+    if view.get("type") != "modal":
+        checker.fail("must be modal", "/view/type")
+    checker.plain_text(view.get("title"), "/view/title", VIEW_TEXT)
+    for name in ("submit", "close"):
+        if view.get(name) is not None:
+            checker.plain_text(view[name], f"/view/{name}", VIEW_TEXT)
+    for name, most in (("callback_id", ID_LENGTH), ("external_id", ID_LENGTH), ("private_metadata", PRIVATE_METADATA)):
+        if view.get(name) is not None:
+            checker.length(view[name], f"/view/{name}", most, least=0)
+    blocks = view.get("blocks")
+    checker.errors += block_errors(blocks, most=VIEW_BLOCKS, where="/view/blocks")
+    for i, block in enumerate(blocks if isinstance(blocks, list) else []):
+        # Slack's own words: a modal whose inputs could never be submitted is refused.
+        if isinstance(block, Mapping) and block.get("type") == "input" and view.get("submit") is None:
+            checker.fail("must define `submit` to use `input` block", f"/view/blocks/{i}/input")
+    return checker.errors
 
 
 def block_errors(blocks: Any, *, most: int = MAX_BLOCKS, where: str = "/blocks") -> list[str]:
@@ -147,6 +200,7 @@ SLACK_RATE_LIMITS: Mapping[str, Limit] = {
     "files.getUploadURLExternal": TIER_4,
     "files.completeUploadExternal": TIER_4,
     "views.publish": TIER_4,
+    "views.open": TIER_4,
 }
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .limits import HOME_BLOCKS, MAX_TEXT, block_errors
+from .limits import HOME_BLOCKS, MAX_TEXT, VIEW_BYTES, block_errors, view_errors
 from .store import Conversation, Ephemeral, File, Message
 
 Params = Mapping[str, Any]
@@ -27,6 +27,7 @@ ChannelAccess = Literal["member", "not_joined", "private", "unknown"]
 
 RESPONSE_URL_USES = 5  # Slack: "up to 5 times within 30 minutes"
 RESPONSE_URL_LIFETIME = 30 * 60.0
+TRIGGER_LIFETIME = 3.0  # Slack: a trigger_id "expires in three seconds"
 
 
 class SlackError(Exception):
@@ -137,6 +138,7 @@ class WebAPIMethods:
             "files.getUploadURLExternal": self.files_get_upload_url_external,
             "files.completeUploadExternal": self.files_complete_upload_external,
             "views.publish": self.views_publish,
+            "views.open": self.views_open,
         }
 
     def call(self, method: str, params: Params) -> Answer:
@@ -259,6 +261,49 @@ class WebAPIMethods:
         self.store.publish_home(user, dict(view))
         view_id = f"V{abs(hash(user)) % 10**10:010d}"
         return {"view": {"id": view_id, "team_id": self.team_id, **view}}
+
+    def views_open(self, params: Params) -> Answer:
+        """Open a modal for whoever a trigger_id was handed to, as Slack checks it: the trigger
+        first (one Slack handed out, within 3 seconds, used once), then the view (limits.py)."""
+        trigger_id = params.get("trigger_id")
+        try:
+            view = _json_field(params.get("view"))
+        except ValueError:
+            raise SlackError("invalid_arguments") from None
+        if not trigger_id or not isinstance(view, dict):
+            raise SlackError("invalid_arguments", response_metadata={"messages": ["invalid `trigger_id`"]})
+        trigger = self.store.trigger(str(trigger_id))
+        if trigger is None:
+            raise SlackError("invalid_trigger_id")
+        if trigger.exchanged:
+            raise SlackError("exchanged_trigger_id")
+        if time.monotonic() - trigger.issued > TRIGGER_LIFETIME:  # the store's clock, not `clock`
+            raise SlackError("expired_trigger_id")
+        if len(json.dumps(view).encode()) > VIEW_BYTES:
+            raise SlackError("view_too_large")
+        if errors := view_errors(view):
+            raise SlackError("invalid_arguments", response_metadata={"messages": [f"[ERROR] {e}" for e in errors]})
+        modal = self.store.open_modal(trigger.id, view)
+        if modal is None:  # exchanged meanwhile, by a concurrent call
+            raise SlackError("exchanged_trigger_id")
+        return {"view": self._view_answer(modal.id, modal.hash, view)}
+
+    def _view_answer(self, view_id: str, view_hash: str, view: Mapping[str, Any]) -> dict[str, Any]:
+        """A view as Slack's answers and payloads show it: what was sent, plus Slack's own fields."""
+        defaults = {"private_metadata": "", "callback_id": "", "external_id": "", "clear_on_close": False}
+        return {
+            **defaults,
+            **view,
+            "id": view_id,
+            "team_id": self.team_id,
+            "state": {"values": {}},
+            "hash": view_hash,
+            "notify_on_close": bool(view.get("notify_on_close", False)),
+            "root_view_id": view_id,
+            "previous_view_id": None,
+            "app_id": "A0MIGRABOT",
+            "bot_id": "B" + self.bot_user_id.lstrip("U"),
+        }
 
     # -- files v2: get an upload URL, POST the bytes there, complete to share --------------
 

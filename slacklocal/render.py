@@ -12,9 +12,10 @@ from typing import Any
 # Re-exported: the stand-in's tests and callers read blocks and mrkdwn through this module too.
 from slackui.text import Names as Names
 from slackui.text import mrkdwn_to_text as mrkdwn_to_text
+from slackui.text import render_block
 from slackui.text import render_blocks as render_blocks
 
-from .store import Conversation, Ephemeral, File, Message
+from .store import Conversation, Ephemeral, File, Message, Modal
 
 FILE_PREVIEW_LINES = 20
 INDENT = "    "
@@ -45,6 +46,26 @@ def render_message(message: Message, names: Names | None = None) -> str:
 def render_ephemeral(ephemeral: Ephemeral, names: Names | None = None) -> str:
     names = names or {}
     return "\n".join(["(only visible to you)"] + _body(ephemeral.text, ephemeral.blocks, names))
+
+
+def render_modal(modal: Modal, names: Names | None = None) -> str:
+    """A modal as its person sees it: the title, the blocks, under a block the error the bot
+    answered for it, then the buttons (Slack labels the close button "Cancel" unless told)."""
+    names = names or {}
+    view = modal.view
+
+    def label(name: str, default: str = "") -> str:
+        text = view.get(name)
+        return str(text.get("text", "")) if isinstance(text, Mapping) else default
+
+    lines = [f"[{label('title')}]" + (" (closed)" if modal.closed else "")]
+    for block in view.get("blocks", []):
+        lines += render_block(block, names)
+        if block.get("block_id") in modal.errors:
+            lines.append(f"⚠️ {modal.errors[block['block_id']]}")
+    buttons = [f"[{label('close', 'Cancel')}]"] + ([f"[{label('submit')}]"] if view.get("submit") else [])
+    lines.append(" ".join(buttons))
+    return "\n".join([lines[0], *(f"│ {line}" for line in lines[1:])])
 
 
 def _ts_key(ts: str) -> tuple[int, ...]:

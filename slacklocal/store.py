@@ -3,6 +3,10 @@
 Records are frozen snapshots; an update replaces the record, so a reader never sees a
 half-applied change. One Condition guards everything, which lets `wait_for` wake callers
 the moment an asynchronous post lands instead of polling with sleeps.
+
+Besides messages, Slack holds what a person has open in front of them: the triggers it handed out
+with each command or click (a bot exchanges one, within 3 seconds, to open a modal) and the modals
+open for each person, with the errors the bot last answered a submission with.
 """
 
 from __future__ import annotations
@@ -10,8 +14,9 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -57,6 +62,28 @@ class Ephemeral:
     thread_ts: str | None = None
 
 
+@dataclass(frozen=True)
+class Trigger:
+    """A trigger_id Slack handed out with someone's command or click."""
+
+    id: str
+    user: str
+    issued: float  # time.monotonic() when it was handed out
+    exchanged: bool = False  # a bot opened a view with it (a trigger opens one view)
+
+
+@dataclass(frozen=True)
+class Modal:
+    """A modal open (or once open) in front of one person, as the bot last gave it."""
+
+    id: str  # Slack's view id, "V…"
+    user: str
+    view: dict[str, Any]  # as views.open took it (or a submission's "update" replaced it)
+    hash: str
+    errors: Mapping[str, str] = field(default_factory=dict)  # block_id -> the bot's error, shown under it
+    closed: bool = False
+
+
 class Conversation:
     """Messages per channel plus ephemerals, safe to share between server and test threads."""
 
@@ -66,6 +93,8 @@ class Conversation:
         self._messages: dict[tuple[str, str], Message] = {}  # insertion order == ts order
         self._ephemerals: list[Ephemeral] = []
         self._homes: dict[str, dict[str, Any]] = {}  # user id -> the home view last published for them
+        self._triggers: dict[str, Trigger] = {}
+        self._modals: dict[str, Modal] = {}  # view id -> modal, in the order they were opened
         self._seq: Iterator[int] = itertools.count(1)
 
     def _next_ts(self) -> str:
@@ -143,6 +172,73 @@ class Conversation:
         """The home view last published for `user` (views.publish), if any."""
         with self._cond:
             return self._homes.get(user)
+
+    # -- triggers and modals -------------------------------------------------------------
+
+    def issue_trigger(self, user: str, *, age: float = 0.0) -> str:
+        """A new trigger_id for something `user` just did (`age` seconds ago), in Slack's form."""
+        n = next(self._seq)
+        trigger = Trigger(f"{n}.{int(time.time())}.{uuid.uuid4().hex}", user, time.monotonic() - age)
+        with self._cond:
+            self._triggers[trigger.id] = trigger
+        return trigger.id
+
+    def trigger(self, trigger_id: str) -> Trigger | None:
+        with self._cond:
+            return self._triggers.get(trigger_id)
+
+    def open_modal(self, trigger_id: str, view: Mapping[str, Any]) -> Modal | None:
+        """Exchange an unused trigger for a modal in front of its person; None if it was used."""
+        with self._cond:
+            trigger = self._triggers.get(trigger_id)
+            if trigger is None or trigger.exchanged:
+                return None
+            self._triggers[trigger_id] = replace(trigger, exchanged=True)
+            n = next(self._seq)
+            modal = Modal(f"V{n:010d}", trigger.user, dict(view), f"{self.epoch}.{n:08d}")
+            self._modals[modal.id] = modal
+            self._cond.notify_all()
+            return modal
+
+    def modal(self, view_id: str) -> Modal | None:
+        with self._cond:
+            return self._modals.get(view_id)
+
+    def modals(self, user: str | None = None, *, open_only: bool = False) -> list[Modal]:
+        """Modals opened (for `user`), oldest first; `open_only`: those still in front of them."""
+        with self._cond:
+            return [
+                m for m in self._modals.values() if user in (None, m.user) and not (open_only and m.closed)
+            ]
+
+    def close_modal(self, view_id: str) -> Modal | None:
+        """The person closed the modal (its close button, Cancel): Slack tells the bot nothing
+        unless the view asked for ``notify_on_close``."""
+        with self._cond:
+            modal = self._modals.get(view_id)
+            if modal is not None:
+                modal = self._modals[view_id] = replace(modal, closed=True)
+                self._cond.notify_all()
+            return modal
+
+    def answer_submission(self, view_id: str, answer: Any) -> Modal | None:
+        """What Slack does with a bot's answer to a submission: an empty answer (or "clear")
+        closes the modal, "errors" shows them under their blocks and keeps it open, "update"
+        replaces the view. Anything else closes it too, as Slack does when it cannot read it."""
+        action = answer.get("response_action") if isinstance(answer, dict) else None
+        with self._cond:
+            modal = self._modals.get(view_id)
+            if modal is None:
+                return None
+            if action == "errors" and isinstance(answer.get("errors"), dict):
+                modal = replace(modal, errors=dict(answer["errors"]))
+            elif action == "update" and isinstance(answer.get("view"), dict):
+                modal = replace(modal, view=dict(answer["view"]), errors={})
+            else:
+                modal = replace(modal, closed=True)
+            self._modals[view_id] = modal
+            self._cond.notify_all()
+            return modal
 
     def message(self, channel: str, ts: str) -> Message | None:
         with self._cond:

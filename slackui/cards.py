@@ -140,35 +140,49 @@ def _risks(step: dict[str, Any]) -> tuple[bool, bool, bool]:
     )
 
 
-def _marks(step: dict[str, Any], *, irreversible: bool = True) -> list[str]:
+def _marks(step: dict[str, Any], *, irreversible: bool = True, whole: bool = False) -> list[str]:
+    """A step's risks, each named: what it destroys (tables; columns with the rows holding a value),
+    what comes back empty, a no-op reverse, the code it runs (``whole``: all of its SQL, for the file)."""
     is_irreversible, destroys, noop = _risks(step)
     marks = ["⛔ irreversible"] if irreversible and is_irreversible else []
     if destroys:
-        tables = _destroyed_tables([step])
-        marks.append("🔥 destroys data" + (f" in {', '.join(f'`{t}`' for t in tables)}" if tables else ""))
-    return marks + (["⚪ no-op reverse"] if noop else [])
+        marks.append(messages.destroys_data_in(*_destroyed([step])))
+    marks += [messages.comes_back_empty(r["table"], r.get("column"), r.get("fill")) for r in _recreated(step)]
+    marks += ["⚪ no-op reverse"] if noop else []
+    return marks + [_runs(run, whole) for run in _code_runs(step)]
 
 
-def _destroyed_tables(steps: list[dict[str, Any]]) -> list[str]:
-    operations = [op for step in steps for op in step["operations"] if op.get("destroys_data")]
-    return sorted({table for op in operations for table in op.get("tables", [])})
-
-
-def _risk_summary(steps: list[dict[str, Any]]) -> str:
+def _risk_summary(steps: list[dict[str, Any]], plan: dict[str, Any] | None = None) -> str:
+    """The counts line that leads a plan (``plan``: the document, for the rows of its tables and its cascades)."""
+    plan = plan or {}
     risks = [_risks(step) for step in steps]
     backwards = any(step["backwards"] for step in steps)
+    tables, columns = _destroyed(steps)
+    rows = _table_rows(plan)
+    counted = [rows.get(table) for table in tables]
+    values = [None if column.get("new") else column.get("rows") for column in columns]
+    emptied = [recreated.get("column") for step in steps for recreated in _recreated(step)]
     return messages.plan_risks(
         len(steps),
         sum(r[1] for r in risks),
         sum(r[0] for r in risks),
         sum(r[2] for r in risks) if backwards else None,
+        tables=len(tables),
+        rows=(sum(n for n in counted if n is not None), sum(n is None for n in counted)),
+        columns=len(columns),
+        values=(sum(n for n in values if n is not None), sum(n is None for n in values)),
+        emptied=(sum(c is not None for c in emptied), sum(c is None for c in emptied)),
+        code=sum(1 for step in steps if _code_runs(step)),
+        cascades=len(plan.get("cascades") or []),
     )
 
 
 def _steps_blocks(steps: list[dict[str, Any]], lines: list[str], where: str) -> Blocks:
     """Step lines in plan order; when they do not all fit, every dangerous step that fits, the
-    first others, a ``⋮`` where steps are left out, and how many more there are and where."""
-    dangerous = [i for i, step in enumerate(steps) if any(_risks(step))]
+    first others, a ``⋮`` where steps are left out, and how many more there are and where.
+    Dangerous: irreversible, destroying data, a no-op reverse, re-creating a column or table empty.
+    Code that runs is marked and counted but takes no dangerous step's room."""
+    dangerous = [i for i, step in enumerate(steps) if any(_risks(step)) or _recreated(step)]
     fold = kit.fold(lines, dangerous)
     shown = kit.sections(kit.in_order(lines, fold.shown))
     if fold.folded:
@@ -191,9 +205,12 @@ def plan_result(
         + "".join(f" · {mark}" for mark in _marks(step, irreversible=False))
         for step in steps
     ]
+    cascading = _cascade_lines(result)
+    more = len(cascading) - MAX_CASCADES
+    head = [summary, _risk_summary(steps, result), *cascading[:MAX_CASCADES]]
     blocks = [
         *warnings(environment, findings or [], warned or []),
-        section(f"{summary}\n{_risk_summary(steps)}"),
+        section("\n".join(head + ([messages.more_cascades(more, None)] if more > 0 else []))),
         *_steps_blocks(steps, lines, messages.in_the_file()),
     ]
     return kit.message(summary, blocks)
@@ -208,7 +225,7 @@ MAX_TABLES = 25
 def _step_line(step: dict[str, Any], every_lock: bool = False) -> str:
     """A step of a plan to approve: its risks, then what it locks (``every_lock``: all, for the listing file)."""
     arrow = "↩️ unapply" if step["backwards"] else "➡️ apply"
-    said = "; ".join(_marks(step))
+    said = "; ".join(_marks(step, whole=every_lock))
     locks = _lock_phrase(step, every_lock)
     if locks:
         said = f"{said} · {locks}" if said else locks
@@ -275,10 +292,18 @@ def _plan_blocks(request: Request) -> Blocks:
     if restore:
         blocks += [section(title), section(_restore_line(restore))]
     else:
-        # The rehearsal's outcome and the risk first, then the steps: every dangerous one, folded if need be.
-        blocks += [section("\n".join(filter(None, [title, _rehearsal_line(plan), _risk_summary(steps)])))]
+        # The rehearsal's outcome and the risk first (with the apps it cascades into, and why), then the
+        # steps: every dangerous one, folded if need be.
+        cascading = _cascade_lines(plan)
+        head = [title, _rehearsal_line(plan), _risk_summary(steps, plan), *cascading[:MAX_CASCADES]]
+        blocks += [section("\n".join(filter(None, head)))]
         where = messages.in_the_file(_listing_name(request))
-        blocks += _steps_blocks(steps, [_step_line(step) for step in steps], where)
+        listed = _steps_blocks(steps, [_step_line(step) for step in steps], where)
+        if len(cascading) > MAX_CASCADES:
+            marked = not any(block.get("block_id") == kit.FOLDED for block in [*blocks, *listed])
+            said = messages.more_cascades(len(cascading) - MAX_CASCADES, where)
+            blocks.append(kit.context(said, block_id=kit.FOLDED if marked else None))
+        blocks += listed
     promoted = plan.get("promoted_from")
     if promoted:
         blocks.append(
@@ -316,7 +341,7 @@ def plan_listing(request: Request) -> tuple[str, str]:
     if plan.get("restore"):
         lines.append(_restore_line(plan["restore"]))
     else:
-        lines += [*filter(None, [_rehearsal_line(plan), _risk_summary(steps)]), ""]
+        lines += [*filter(None, [_rehearsal_line(plan), _risk_summary(steps, plan)]), *_cascade_lines(plan), ""]
         for step in steps:
             lines.append(_step_line(step, every_lock=True))
             lines += [f"    {op['description']}" for op in step["operations"] if op.get("description")]
@@ -332,12 +357,13 @@ def plan_for_approval(request: Request, environment: Any) -> Message:
     value = json.dumps({"request": request.pk, "digest": request.plan_digest})
     assert request.expires_at is not None
     plan = request.plan or {}
-    rows = {t["table"]: t.get("rows") for t in plan.get("tables", []) if t.get("exists")}
-    destroyed = _destroyed_tables(plan.get("steps", []))
+    rows = _table_rows(plan)
+    destroyed, columns = _destroyed(plan.get("steps", []))
     said = messages.approve_confirmation(
         request.environment,
         [f"`{t}` ({rows[t]:,} rows)" if rows.get(t) is not None else f"`{t}`" for t in destroyed],
         len(plan.get("steps", [])),
+        columns=[messages.dropped_column(column) for column in columns],
     )
     confirm = kit.confirmation(f"Approve #{request.pk}?", said, "Approve")
     buttons = kit.actions(
@@ -384,3 +410,57 @@ def restored(request: Request, backup: Backup, state: dict[str, Any]) -> Message
     summary = messages.restored(backup.pk, backup.created_at)
     _, apps = _apps(request.environment, state, messages.in_showmigrations(request.environment))
     return kit.message(summary, [section(summary), *apps])
+
+
+def plan_denied(request: Request, person: str, moment: datetime, reason: str) -> Message:
+    """The plan message once denied with a reason (``Approval.reason``): who, why and when replace
+    the buttons, as ``plan_decided`` does for the other decisions."""
+    text = messages.denied_because(person, reason, moment)
+    return kit.message(text, _plan_blocks(request) + [section(text)], keep_last=1)
+
+
+# --- what a plan's steps destroy, re-create empty and run (migrabot_probe.risks) --------------------
+
+MAX_CASCADES = 3  # other apps named on a message, with their reason; the plan's file names them all
+
+
+def _destroyed(steps: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The tables the steps drop (sorted) and the columns they drop (in plan order, each once). A plan
+    recorded before columns were named (no ``drops_*``) destroys what its destroying operations touch."""
+    tables: set[str] = set()
+    columns: dict[tuple[str, str], dict[str, Any]] = {}
+    for step in steps:
+        for op in step["operations"]:
+            if "drops_tables" not in op and "drops_columns" not in op:
+                tables.update(op.get("tables", []) if op.get("destroys_data") else [])
+                continue
+            tables.update(op.get("drops_tables") or [])
+            for column in op.get("drops_columns") or []:
+                columns.setdefault((column["table"], column["column"]), column)
+    return sorted(tables), list(columns.values())
+
+
+def _table_rows(plan: dict[str, Any]) -> dict[str, int | None]:
+    return {t["table"]: t.get("rows") for t in plan.get("tables") or [] if t.get("exists")}
+
+
+def _recreated(step: dict[str, Any]) -> list[dict[str, Any]]:
+    return [recreated for op in step["operations"] for recreated in op.get("recreates") or []]
+
+
+def _code_runs(step: dict[str, Any]) -> list[dict[str, Any]]:
+    return [run for op in step["operations"] for run in op.get("runs") or []]
+
+
+def _runs(run: dict[str, Any], whole: bool) -> str:
+    if "python" in run:
+        return messages.runs_python(run["python"], run.get("doc"))
+    return messages.runs_sql(run.get("sql") or "", whole)
+
+
+def _cascade_lines(plan: dict[str, Any]) -> list[str]:
+    return [
+        messages.cascade(c["app"], c["migrations"], c["backwards"], c.get("migration"), c.get("depends_on"),
+                         c.get("through") or [])
+        for c in plan.get("cascades") or []
+    ]

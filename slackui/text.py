@@ -51,6 +51,8 @@ def _element(element: Mapping[str, Any], names: Names) -> str:
         return f"[image: {element.get('alt_text', '')}]"
     if kind in ("mrkdwn", "plain_text"):
         return _text(element, names)
+    if kind == "plain_text_input":  # a field to type in
+        return f"[✎ {_text(element.get('placeholder'), names)}]" if element.get("placeholder") else "[✎]"
     if "placeholder" in element:  # selects, pickers
         return f"[{_text(element['placeholder'], names)} ▾]"
     return f"[{kind}]"

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from controlplane.models import Backup, Post, Request
+from controlplane.models import Approval, Backup, Decision, Post, Request, State
 from migrabot import messages
 from migrabot.config import Config
 from slackui import cards
@@ -24,7 +24,17 @@ Render = Callable[[Request, dict[str, Any], Config], Message]
 
 def _plan(request: Request, data: dict[str, Any], config: Config) -> Message:
     if "decided_by" in data:  # buttons cannot be disabled: the decided plan replaces them
-        return cards.plan_decided(request, data["decided_by"], datetime.fromisoformat(data["at"]), data["state"])
+        moment = datetime.fromisoformat(data["at"])
+        # A denial's reason is read from its record, whoever recorded the outcome (the click's
+        # follow-up, or a sweep catching up after a crash).
+        denial = (
+            Approval.objects.filter(request=request, decision=Decision.DENY).exclude(reason="").first()
+            if data["state"] == State.DENIED
+            else None
+        )
+        if denial is not None:
+            return cards.plan_denied(request, denial.approver, moment, denial.reason)
+        return cards.plan_decided(request, data["decided_by"], moment, data["state"])
     return cards.plan_for_approval(request, config.environments[request.environment])
 
 

@@ -22,6 +22,7 @@ from migrabot.config import Environment, Policy
 CHANNEL = "C0OPS"
 WORKER = "worker:audit-test"
 HOSTILE_REASON = "<!channel> freeze & <b>hold</b>"
+DENY_REASON = "<!here> not *now* & <i>never</i>"  # why the denied rollback was denied, as typed
 
 
 def _sha(text: str) -> str:
@@ -210,6 +211,7 @@ def denied_rollback(env: Environment) -> Request:
         plan_digest=request.plan_digest,
         environment=env,
         members_of=lambda group: None,
+        reason=DENY_REASON,
     ).request
 
 

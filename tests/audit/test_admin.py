@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from audit_records import (
     CHANNEL,
+    DENY_REASON,
     HOSTILE_REASON,
     approved_rollback_that_ran,
     denied_rollback,
@@ -40,6 +41,7 @@ REPO = Path(__file__).resolve().parents[2]
 REQUESTS = "/controlplane/request/"
 EVENTS = "/controlplane/auditevent/"
 LOCKS = "/controlplane/environmentlock/"
+APPROVALS = "/controlplane/approval/"
 
 
 @pytest.fixture
@@ -177,7 +179,7 @@ def test_a_requests_page_shows_the_plan_as_the_approver_saw_it(
     html = page(operator.get(f"{REQUESTS}{ran.pk}/change/"))
     plan_message = [
         f"<strong>Plan for #{ran.pk}</strong> <code>rollback {env} marketplace 0005</code>",
-        "2 steps · 1 🔥 destroys data · 0 ⛔ irreversible · 0 ⚪ no-op reverse",
+        "2 steps · 🔥 drops 1 table (3 rows) · 0 ⛔ irreversible · 0 ⚪ no-op reverse",
         "↩️ unapply <code>media.0004_banner</code> — 🔥 destroys data in <code>media_banner</code>",
         "↩️ unapply <code>marketplace.0006_alter_listing_title</code>",
         "Tables: <code>media_banner</code> (3 rows), <code>marketplace_listing</code> (1,204 rows)",
@@ -213,6 +215,23 @@ def test_every_event_of_a_request_is_readable(operator: Client, trail: dict[str,
     assert "{&#x27;" not in html and "&quot;steps&quot;" not in html
     # What the notifier stored to answer the requester is not for the audit to show.
     assert "response_url" not in html
+
+
+def test_a_denials_reason_reads_as_it_was_typed(operator: Client, trail: dict[str, Any]) -> None:
+    """On the request's page (its summary, its approval, its events) and in the approvals' list."""
+    denied: Request = trail["denied"]
+    typed = "&lt;!here&gt; not *now* &amp; &lt;i&gt;never&lt;/i&gt;"
+    html = page(operator.get(f"{REQUESTS}{denied.pk}/change/"))
+    assert f'<div class="readonly">U0BOB: {typed}</div>' in html  # denied because
+    assert re.search(rf'<td class="field-reason">\s*<p>{re.escape(typed)}</p>', html)  # the approval
+    assert html.count(f"<strong>reason</strong>: <code>{typed}</code>") == 2  # deny_clicked, denied
+    assert "<!here>" not in html and "<i>never" not in html and "&amp;lt;" not in html
+    listed = page(operator.get(APPROVALS, {"q": "never"}))  # found by its reason
+    assert str(denied.approvals.get().pk) in rows(listed) and f"{typed}</td>" in listed
+    assert str(trail["ran"].approvals.get().pk) not in rows(listed)
+    assert DENY_REASON not in listed
+    ran = page(operator.get(f"{REQUESTS}{trail['ran'].pk}/change/"))
+    assert '<div class="readonly">—</div>' in ran.split("Denied because", 1)[1][:300]  # nobody denied it
 
 
 def test_a_refusal_reads_as_the_requester_read_it(operator: Client, env: str) -> None:

@@ -12,7 +12,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 from freezegun import freeze_time
 
-from controlplane.approvals import request_decide, request_expire_due
+from controlplane.approvals import MAX_REASON, request_decide, request_expire_due, request_may_decide
 from controlplane.cancel import request_cancel
 from controlplane.errors import Refusal
 from controlplane.models import Approval, AuditEvent, Decision, Request, State
@@ -67,7 +67,12 @@ def pending(*, approvals: int = 1, ttl_minutes: int = 30, requester: str = "U0AL
 
 
 def decide(
-    request: Request, environment: Environment, person: str, decision: Decision = Decision.APPROVE, digest: str = "d1"
+    request: Request,
+    environment: Environment,
+    person: str,
+    decision: Decision = Decision.APPROVE,
+    digest: str = "d1",
+    reason: str = "",
 ):
     return request_decide(
         request_id=request.pk,
@@ -76,6 +81,7 @@ def decide(
         plan_digest=digest,
         environment=environment,
         members_of=members_of,
+        reason=reason or ("too risky today" if decision == Decision.DENY else ""),
     )
 
 
@@ -89,6 +95,67 @@ def test_an_approver_approves(environment: Environment) -> None:
 def test_a_group_member_approves_and_deny_ends_it(environment: Environment) -> None:
     assert decide(pending(), environment, "U0DBA").request.state == State.APPROVED
     assert decide(pending(), environment, "U0CAROL", Decision.DENY).request.state == State.DENIED
+
+
+def test_a_denial_records_its_reason_on_the_approval_and_in_the_audit(environment: Environment) -> None:
+    request = pending()
+    outcome = decide(request, environment, "U0CAROL", Decision.DENY, reason="  not during the freeze ")
+    assert outcome.decided and outcome.request.state == State.DENIED
+    assert Approval.objects.get(request=request).reason == "not during the freeze"  # trimmed, as typed
+    for action in ("request.deny_clicked", "request.denied"):
+        assert AuditEvent.objects.get(request=request, action=action).detail["reason"] == "not during the freeze"
+
+
+@pytest.mark.parametrize("reason", [" ", "x" * (MAX_REASON + 1), "line\nbreak", "right\u202eto left"])
+def test_a_denial_without_a_plain_reason_records_nothing(environment: Environment, reason: str) -> None:
+    request = pending()
+    with pytest.raises(Refusal) as refused:
+        request_decide(
+            request_id=request.pk, person="U0CAROL", decision=Decision.DENY, plan_digest="d1",
+            environment=environment, members_of=members_of, reason=reason,
+        )
+    assert str(refused.value) == messages.deny_reason_needed(MAX_REASON)
+    assert not Approval.objects.filter(request=request).exists()
+    assert Request.objects.get(pk=request.pk).state == State.AWAITING_APPROVAL
+    assert decide(request, environment, "U0CAROL", Decision.DENY, reason="👩‍💻 " + "x" * 496).decided  # ZWJ emoji
+
+
+def test_a_request_decided_meanwhile_says_so_before_the_reason(environment: Environment) -> None:
+    request = pending()
+    decide(request, environment, "U0BOB")
+    with pytest.raises(Refusal, match="not waiting for approval any more"):
+        decide(request, environment, "U0CAROL", Decision.DENY, reason=" ")
+
+
+@pytest.mark.parametrize(
+    ("person", "digest", "expected"),
+    [
+        ("U0BOB", "d1", None),
+        ("U0ALICE", "d1", lambda request: messages.self_approval()),
+        ("U0MALLORY", "d1", lambda request: messages.not_an_approver("U0MALLORY", "staging")),
+        ("U0BOB", "other", lambda request: messages.plan_changed(request.pk)),
+    ],
+)
+def test_who_may_decide_is_asked_without_recording_anything(
+    environment: Environment, person: str, digest: str, expected: Callable[[Request], str] | None
+) -> None:
+    request = pending()
+    events = AuditEvent.objects.filter(request=request).count()
+
+    def ask() -> Request:
+        return request_may_decide(
+            request_id=request.pk, person=person, plan_digest=digest, environment=environment, members_of=members_of
+        )
+
+    if expected is None:
+        assert ask().pk == request.pk
+    else:
+        with pytest.raises(Refusal) as refused:
+            ask()
+        assert str(refused.value) == expected(request)
+    assert not Approval.objects.filter(request=request).exists()
+    assert AuditEvent.objects.filter(request=request).count() == events
+    assert Request.objects.get(pk=request.pk).state == State.AWAITING_APPROVAL
 
 
 @pytest.mark.parametrize(

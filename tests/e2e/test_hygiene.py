@@ -155,7 +155,7 @@ def test_check_and_plans_name_what_breaks_the_rules_and_production_refuses_write
         < thread.index("↩️ unapply `media.0004_banner`")
         < thread.index("[Approve]")
     )
-    chat.click("deny", user="U0BOB", request=write.request)
+    assert chat.deny(user="U0BOB", reason="the check finds problems", request=write.request).request.state == "denied"
 
     before = manage(broken_rules, "prod", "showmigrations", "--list")
     refused = chat.say("rollback prod media 0003", user="U0ALICE")

@@ -96,13 +96,17 @@ def test_a_100_app_showmigrations_is_posted_with_nothing_rejected(stack: Stack) 
 
 
 def test_a_300_step_plan_is_posted_whole_counts_first_and_the_full_list_attached(stack: Stack) -> None:
-    """100 of its 300 steps drop a table: more than a message can show, so the counts lead, the
-    first of them are shown, the fold says how many more are in the file, and the file has all."""
+    """100 of its 300 steps drop a table and the 200 others run code: more than a message can show, so the
+    counts lead, the first of them are shown, the fold says how many more are in the file, and the file has
+    all; so do the 99 apps the rollback cascades into, each with the dependency that forces it."""
     since = len(stack.api.calls)
     request = roll_back_everything(stack)
     thread = stack.chat.thread(request)
     assert rejected(stack, since) == []
-    counts = thread.index("300 steps · 100 🔥 destroys data · 0 ⛔ irreversible")
+    counts = thread.index(
+        "300 steps · 🔥 drops 100 tables (0 rows) · 0 ⛔ irreversible · 0 ⚪ no-op reverse · 🐍 200 steps run code"
+        " · ↪️ 99 other apps"
+    )
     assert (
         counts
         < thread.index("↩️ unapply `app099.0001_initial` — 🔥 destroys data in `app099_item`")
@@ -114,6 +118,12 @@ def test_a_300_step_plan_is_posted_whole_counts_first_and_the_full_list_attached
     ]
     whole = next(file.content for file in files if file.name.endswith("-plan.txt"))
     assert whole.count("↩️ unapply") == 300 and "`app000.0001_initial` — 🔥 destroys data in `app000_item`" in whole
+    assert "… and 96 more apps — the full list is in `request-" in thread
+    assert whole.count("↪️ also unapplies 3 migrations in `app") == 99
+    assert (
+        "↪️ also unapplies 3 migrations in `app002`, because `app002.0001_initial` depends on `app001.0001_initial`,"
+        " which depends on `app000.0001_initial`"
+    ) in whole
     Request.objects.filter(pk=request.pk).update(state=State.CANCELLED)
 
 

@@ -16,7 +16,7 @@ from e2e_stack import Stack, manage
 from freezegun import freeze_time
 
 from bot.housekeeping import sweep
-from controlplane.models import AuditEvent, Backup, Request
+from controlplane.models import Approval, AuditEvent, Backup, Request
 
 
 def fully_migrated(stack: Stack, env: str) -> None:
@@ -47,6 +47,18 @@ def test_rollback_needs_another_persons_approval_and_a_verified_backup(stack: St
     assert "↩️ unapply `marketplace.0006_alter_listing_title`" in asked.thread
     assert "`media_banner` (3 rows)" in asked.thread
     assert "[Approve] [Deny]" in asked.thread
+    # The risk leads (counts, then why another app moves), then the steps, the buttons, and the SQL file.
+    thread = asked.thread
+    assert (
+        thread.index("2 steps · 🔥 drops 1 table (3 rows) · 0 ⛔ irreversible · 0 ⚪ no-op reverse · ↪️ 1 other app")
+        < thread.index(
+            "↪️ also unapplies 1 migration in `media`, because `media.0004_banner` depends on "
+            "`marketplace.0006_alter_listing_title`"
+        )
+        < thread.index("↩️ unapply `media.0004_banner`")
+        < thread.index("[Approve] [Deny]")
+        < thread.index("📎 SQL this plan runs")
+    ), thread
 
     own = stack.chat.click("approve", user="U0ALICE", request=request)
     assert "You requested this; someone else has to approve it." in own.thread
@@ -77,12 +89,19 @@ def test_irreversible_rollback_is_refused_before_anything_runs(stack: Stack) -> 
     assert manage(stack, "lite", "showmigrations", "--list") == before
 
 
-def test_deny_replaces_the_buttons_and_runs_nothing(stack: Stack) -> None:
+def test_deny_asks_why_replaces_the_buttons_with_the_reason_and_runs_nothing(stack: Stack) -> None:
     fully_migrated(stack, "lite")
     asked = stack.chat.say("rollback lite media 0003", user="U0ALICE")
-    denied = stack.chat.click("deny", user="U0CAROL", request=asked.request)
+    clicked = stack.chat.click("deny", user="U0CAROL", request=asked.request)
+    assert clicked.request.state == "awaiting_approval" and "[Approve] [Deny]" in clicked.thread  # a dialog asks why
+    denied = stack.chat.deny(user="U0CAROL", reason="not before the <!channel> demo", request=asked.request)
     assert denied.request.state == "denied"
-    assert "⛔ Denied by @carol" in denied.thread and "[Approve]" not in denied.thread
+    assert "⛔ Denied by @carol: `not before the <!channel> demo` · " in denied.thread
+    assert "[Approve]" not in denied.thread
+    assert Approval.objects.get(request=asked.request).reason == "not before the <!channel> demo"
+    assert AuditEvent.objects.get(request=asked.request, action="request.denied").detail["reason"] == (
+        "not before the <!channel> demo"
+    )
     assert not Backup.objects.filter(request=asked.request).exists()
 
 

@@ -6,8 +6,9 @@ refused because of the lock), and ``<http://evil|Approve here>`` shows as a link
 "Approve here". For each form, typed where the bot echoes it — a lock reason (the ack, the
 channel's announcement, the refusal of a second lock), an unknown verb, a bad argument, an extra
 argument — the text Slack receives (posts, and the acks the stand-in records as ephemerals, blocks
-included) holds no ``<`` or ``>`` but the bot's own mentions of real people and channels, no bare
-``&``, and a person reads exactly what was typed.
+included) holds no ``<`` or ``>`` but the bot's own mentions of real people and channels and its
+own dates (Slack's date formatting, with its UTC fallback), no bare ``&``, and a person reads
+exactly what was typed.
 """
 
 from __future__ import annotations
@@ -34,9 +35,12 @@ FORMS = [
     "R&D",
     "&lt;b&gt; &amp;",
 ]
-# The bot's own markup: mentions of the people and channels it knows.
+# The bot's own markup: mentions of the people and channels it knows, and moments (messages._when).
 OWN_MARKUP = re.compile(
-    "|".join(re.escape(f"<@{user}>") for user in PEOPLE) + "|" + "|".join(f"<#{c}>" for c in (OPS, ELSEWHERE))
+    "|".join(re.escape(f"<@{user}>") for user in PEOPLE)
+    + "|"
+    + "|".join(f"<#{c}>" for c in (OPS, ELSEWHERE))
+    + r"|<!date\^[0-9]{1,12}\^\{date_short_pretty\} \{time\}\|[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2} UTC>"
 )
 BARE_AMPERSAND = re.compile(r"&(?!amp;|lt;|gt;)")
 

@@ -109,3 +109,9 @@ def test_mrkdwn_mentions_links_and_escapes() -> None:
     text = "<!subteam^S1|@dbas> <!here> see <https://audit.local/r/42|request 42> in <#C1|migrations>"
     text += ", a &lt;b&gt; &amp;amp;"
     assert mrkdwn_to_text(text) == "@dbas @here see request 42 in #migrations, a <b> &amp;"
+
+
+def test_a_date_reads_as_its_fallback_text() -> None:
+    """Slack shows ``<!date^…|fallback>`` in the viewer's own time zone; the stand-in shows the fallback."""
+    text = "expires <!date^1893456000^{date_short_pretty} {time}|2030-01-01 00:00 UTC> · by <@U2BOB>"
+    assert mrkdwn_to_text(text, NAMES) == "expires 2030-01-01 00:00 UTC · by @bob"

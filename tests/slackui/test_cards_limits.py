@@ -126,7 +126,7 @@ def test_a_300_step_rollback_shows_its_destroying_last_step_before_the_buttons()
     _, blocks = message
     assert blocks[-1]["type"] == "actions" and [e["action_id"] for e in blocks[-1]["elements"]] == ["approve", "deny"]
     first = sections_text(blocks[:1])
-    assert "300 steps · 1 🔥 destroys data · 0 ⛔ irreversible · 0 ⚪ no-op reverse" in first
+    assert "300 steps · 🔥 drops 1 table (1,200 rows) · 0 ⛔ irreversible · 0 ⚪ no-op reverse" in first
     destroying = "↩️ unapply `shop.0001_change_1` — 🔥 destroys data in `shop_ledger`"
     where = next(i for i, block in enumerate(blocks) if destroying in block.get("text", {}).get("text", ""))
     assert where < len(blocks) - 1
@@ -174,7 +174,9 @@ def test_200_dangerous_steps_are_counted_per_kind_and_the_rest_are_in_the_file()
 
     within_limits(message)
     _, blocks = message
-    assert "200 steps · 120 🔥 destroys data · 0 ⛔ irreversible · 80 ⚪ no-op reverse" in sections_text(blocks[:1])
+    assert "200 steps · 🔥 drops 120 tables (rows unknown) · 0 ⛔ irreversible · 80 ⚪ no-op reverse" in sections_text(
+        blocks[:1]
+    )
     shown = shown_steps(blocks, steps)
     assert shown == list(range(len(shown))), "the first dangerous steps, in order"
     fold = fold_line(blocks)
@@ -352,7 +354,7 @@ def test_approve_asks_for_confirmation_naming_what_is_destroyed_within_slacks_li
     (approve,) = [e for e in message[1][-1]["elements"] if e["action_id"] == "approve"]
     text = approve["confirm"]["text"]["text"]
     assert len(text) <= 300
-    assert text.startswith("Destroys data in `shop_table_with_a_long_name_00` (1,204 rows), ")
+    assert text.startswith("Drops `shop_table_with_a_long_name_00` (1,204 rows), ")
     shown = text.count("`shop_table_with_a_long_name_")
     assert text.endswith(f" … and {20 - shown} more tables on `staging`.") and 0 < shown < 20
     (deny,) = [e for e in message[1][-1]["elements"] if e["action_id"] == "deny"]
