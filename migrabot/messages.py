@@ -449,17 +449,22 @@ def inconsistent_history(environment: str, app: str, name: str, dependency: str,
     )
 
 
-def refused_until_clean(environment: str, findings: Sequence[str]) -> str:
-    return "\n".join(
-        [
-            (
-                f"`{environment}` refuses writes while `check {environment}` finds problems "
-                "(policy `refuse_writes_on_check_failure`). Nothing was run. Fix these, then ask again:"
-            ),
-            *findings[:3],
-            *([f"… and {len(findings) - 3} more: see `check {environment}`."] if len(findings) > 3 else []),
-        ]
-    )[:2900]
+def refused_until_clean(environment: str, findings: Sequence[str], limit: int = 2900) -> str:
+    """Why a write is refused, within a section's ``limit``: whole findings only (cutting one could cut
+    a mention or a date token in half), the first three that fit, the rest counted."""
+    lines = [
+        f"`{environment}` refuses writes while `check {environment}` finds problems "
+        "(policy `refuse_writes_on_check_failure`). Nothing was run. Fix these, then ask again:"
+    ]
+    shown = 0
+    for finding in findings[:3]:
+        if len("\n".join([*lines, finding])) > limit - 80:  # room for the line that counts the rest
+            break
+        lines.append(finding)
+        shown += 1
+    if shown < len(findings):
+        lines.append(f"… and {len(findings) - shown} more: see `check {environment}`.")
+    return "\n".join(lines)
 
 
 def not_promoted(environment: str, earlier: str, command_text: str) -> str:
@@ -805,6 +810,28 @@ def plan_risks(
     return " · ".join(parts)
 
 
+def fake_risks(steps: int, backwards: bool) -> str:
+    """A fake's line in place of the risk counts: faking runs no SQL and no code, it only writes the
+    history, so the schema must already be what the history will say (the plan's tables show it)."""
+    recorded = "unapplied" if backwards else "applied"
+    return (
+        f"{_count(steps, 'step')} · 🪪 fake: recorded as {recorded} without running (no SQL, no code, no data"
+        " touched), so the schema must already match"
+    )
+
+
+def fake_step(app: str, name: str, backwards: bool) -> str:
+    return f"{'↩️ record unapplied' if backwards else '➡️ record applied'} `{app}.{name}` (not run)"
+
+
+def approve_fake_confirmation(environment: str, steps: int, backwards: bool) -> str:
+    recorded = "unapplied" if backwards else "applied"
+    return (
+        f"Records {_count(steps, 'step')} as {recorded} on `{environment}` without running them, "
+        "after a verified backup."
+    )
+
+
 def _amount(items: int, counted: tuple[int, int], unit: str) -> str:
     """``counted`` = (total, how many of the ``items`` could not be counted): "3 rows", "3+ rows", "rows unknown"."""
     total, unknown = counted
@@ -814,9 +841,10 @@ def _amount(items: int, counted: tuple[int, int], unit: str) -> str:
 
 
 def restore_plan(backup_id: int, sha256: str, size: int, taken_at: str) -> str:
+    """``taken_at``: the backup's time as the plan document keeps it (ISO 8601, with its offset)."""
     return (
         f"♻️ restore backup #{backup_id} (sha256 `{sha256[:16]}…`, {size / 1048576:.1f} MiB, "
-        f"taken {taken_at[:16].replace('T', ' ')} UTC); the current state is backed up first"
+        f"taken {_when(datetime.fromisoformat(taken_at))}); the current state is backed up first"
     )
 
 

@@ -155,8 +155,10 @@ def _marks(step: dict[str, Any], *, irreversible: bool = True, whole: bool = Fal
 def _risk_summary(steps: list[dict[str, Any]], plan: dict[str, Any] | None = None) -> str:
     """The counts line that leads a plan (``plan``: the document, for the rows of its tables and its cascades)."""
     plan = plan or {}
-    risks = [_risks(step) for step in steps]
     backwards = any(step["backwards"] for step in steps)
+    if plan.get("fake"):
+        return messages.fake_risks(len(steps), backwards)
+    risks = [_risks(step) for step in steps]
     tables, columns = _destroyed(steps)
     rows = _table_rows(plan)
     counted = [rows.get(table) for table in tables]
@@ -222,8 +224,11 @@ APPROVE, DENY = "approve", "deny"
 MAX_TABLES = 25
 
 
-def _step_line(step: dict[str, Any], every_lock: bool = False) -> str:
-    """A step of a plan to approve: its risks, then what it locks (``every_lock``: all, for the listing file)."""
+def _step_line(step: dict[str, Any], every_lock: bool = False, fake: bool = False) -> str:
+    """A step of a plan to approve: its risks, then what it locks (``every_lock``: all, for the listing file).
+    A ``fake`` step runs nothing, so it risks and locks nothing: only its history row changes."""
+    if fake:
+        return messages.fake_step(step["app"], step["name"], step["backwards"])
     arrow = "↩️ unapply" if step["backwards"] else "➡️ apply"
     said = "; ".join(_marks(step, whole=every_lock))
     locks = _lock_phrase(step, every_lock)
@@ -298,7 +303,7 @@ def _plan_blocks(request: Request) -> Blocks:
         head = [title, _rehearsal_line(plan), _risk_summary(steps, plan), *cascading[:MAX_CASCADES]]
         blocks += [section("\n".join(filter(None, head)))]
         where = messages.in_the_file(_listing_name(request))
-        listed = _steps_blocks(steps, [_step_line(step) for step in steps], where)
+        listed = _steps_blocks(steps, [_step_line(step, fake=bool(plan.get("fake"))) for step in steps], where)
         if len(cascading) > MAX_CASCADES:
             marked = not any(block.get("block_id") == kit.FOLDED for block in [*blocks, *listed])
             said = messages.more_cascades(len(cascading) - MAX_CASCADES, where)
@@ -343,7 +348,7 @@ def plan_listing(request: Request) -> tuple[str, str]:
     else:
         lines += [*filter(None, [_rehearsal_line(plan), _risk_summary(steps, plan)]), *_cascade_lines(plan), ""]
         for step in steps:
-            lines.append(_step_line(step, every_lock=True))
+            lines.append(_step_line(step, every_lock=True, fake=bool(plan.get("fake"))))
             lines += [f"    {op['description']}" for op in step["operations"] if op.get("description")]
     tables = plan.get("tables") or []
     if tables:
@@ -359,11 +364,16 @@ def plan_for_approval(request: Request, environment: Any) -> Message:
     plan = request.plan or {}
     rows = _table_rows(plan)
     destroyed, columns = _destroyed(plan.get("steps", []))
-    said = messages.approve_confirmation(
-        request.environment,
-        [f"`{t}` ({rows[t]:,} rows)" if rows.get(t) is not None else f"`{t}`" for t in destroyed],
-        len(plan.get("steps", [])),
-        columns=[messages.dropped_column(column) for column in columns],
+    steps = plan.get("steps", [])
+    said = (
+        messages.approve_fake_confirmation(request.environment, len(steps), any(s["backwards"] for s in steps))
+        if plan.get("fake")
+        else messages.approve_confirmation(
+            request.environment,
+            [f"`{t}` ({rows[t]:,} rows)" if rows.get(t) is not None else f"`{t}`" for t in destroyed],
+            len(steps),
+            columns=[messages.dropped_column(column) for column in columns],
+        )
     )
     confirm = kit.confirmation(f"Approve #{request.pk}?", said, "Approve")
     buttons = kit.actions(

@@ -220,3 +220,21 @@ def test_the_confirmation_counts_the_tables_and_columns_that_do_not_fit() -> Non
             for n in range(12)]
     both = confirmation(cards.plan_for_approval(request([step("catalog", "0031_x", *many, *drops)]), None))
     assert both.endswith(" more tables and 12 more columns on `prod`.") and "`catalog_product." not in both
+
+
+def test_a_fake_plan_risks_nothing_it_lists_the_history_it_writes_and_what_exists() -> None:
+    """Faking runs no SQL and no code: drops, code and locks it would name for a real run are not its risks."""
+    fake = request([BANNER, TOTALS, DISPLAY_NAMES], TABLES, fake=True)
+    fake.verb, fake.args = "fake", ["media", "0003"]
+    message = cards.plan_for_approval(fake, None)
+    assert shown(message)[1:5] == [
+        "3 steps · 🪪 fake: recorded as unapplied without running (no SQL, no code, no data touched),"
+        " so the schema must already match",
+        "↩️ record unapplied `media.0004_banner` (not run)",
+        "↩️ record unapplied `marketplace.0004_order_total_cents` (not run)",
+        "↩️ record unapplied `accounts.0003_fill_display_names` (not run)",
+    ]
+    assert "Tables: `media_banner` (3 rows), `marketplace_order` (2,000 rows)" in shown(message)
+    assert confirmation(message) == "Records 3 steps as unapplied on `prod` without running them, after a verified backup."
+    _, listing = cards.plan_listing(fake)
+    assert "🔥" not in listing and "🐍" not in listing and "(not run)" in listing

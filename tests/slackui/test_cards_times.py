@@ -81,3 +81,17 @@ def test_the_longest_reason_of_escaped_characters_fits_whole() -> None:
     text, blocks = message
     assert size(blocks[-1]["text"]["text"]) <= TEXT and len(blocks) <= BLOCKS
     assert "&amp;" * MAX_REASON in blocks[-1]["text"]["text"] and "cut:" not in text
+
+
+def test_a_restore_plan_shows_when_its_backup_was_taken_in_each_viewers_time_zone() -> None:
+    taken = NEW_YEAR.astimezone(timezone(timedelta(hours=9))).isoformat()  # as workers.plans keeps it
+    said = messages.restore_plan(3, "f" * 64, 1048576, taken)
+    assert f"taken {TOKEN}" in said and mrkdwn_to_text(said).count("2030-01-01 00:00 UTC") == 1
+
+
+def test_a_refusal_listing_long_findings_keeps_each_whole_and_counts_the_rest() -> None:
+    """Cut at a character count, the text could end inside a date token or a mention and show as markup."""
+    finding = f"⚠️ `prod` · `shop.0001_initial` changed after it was applied ({TOKEN}) " + "x" * 1200
+    said = messages.refused_until_clean("prod", [finding] * 4)
+    lines = said.split("\n")
+    assert len(said) <= 2900 and lines[1:] == [finding, finding, "… and 2 more: see `check prod`."]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import vendor_app
 
 from controlplane.models import AuditEvent, MigrationFingerprint
 from migrabot_probe.protocol import BOOTSTRAP
@@ -152,64 +153,10 @@ def test_a_numbering_clash_without_a_conflict(migrated: tuple[Path, str], run_in
     assert "share the number 0006. Renumber the one not yet applied" in review.warnings[0]
 
 
-# A third-party app installed outside the project (as from site-packages): its own dependencies
-# order its two 0002s, and nobody on the team can renumber them.
-VENDOR_MIGRATIONS = {
-    "0001_initial.py": """from django.db import migrations, models
-
-
-class Migration(migrations.Migration):
-    initial = True
-    operations = [
-        migrations.CreateModel(
-            "Page",
-            [
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("title", models.CharField(max_length=80)),
-            ],
-        )
-    ]
-""",
-    "0002_page_slug.py": """from django.db import migrations, models
-
-
-class Migration(migrations.Migration):
-    dependencies = [("vendorcms", "0001_initial")]
-    operations = [migrations.AddField("page", "slug", models.SlugField(default=""))]
-""",
-    "0002_page_body.py": """from django.db import migrations, models
-
-
-class Migration(migrations.Migration):
-    dependencies = [("vendorcms", "0002_page_slug")]
-    operations = [migrations.AddField("page", "body", models.TextField(default=""))]
-""",
-}
-VENDOR_MODELS = """from django.db import models
-
-
-class Page(models.Model):
-    title = models.CharField(max_length=80)
-    slug = models.SlugField(default="")
-    body = models.TextField(default="")
-"""
-
-
 @pytest.fixture
 def with_vendor_app(example_project: Path, database_url: str, manage: Callable, tmp_path: Path) -> tuple[Path, str]:
     """The example project with `vendorcms` installed from a folder outside it, migrated."""
-    site = tmp_path / "site-packages"
-    package = site / "vendorcms"
-    (package / "migrations").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "migrations" / "__init__.py").write_text("")
-    (package / "models.py").write_text(VENDOR_MODELS)
-    for name, text in VENDOR_MIGRATIONS.items():
-        (package / "migrations" / name).write_text(text)
-    settings = example_project / "backend" / "settings.py"
-    settings.write_text(
-        settings.read_text() + f"\nimport sys\nsys.path.append({str(site)!r})\nINSTALLED_APPS += ['vendorcms']\n"
-    )
+    vendor_app.install(example_project, tmp_path / "site-packages")
     ok(manage(example_project, database_url, "migrate"))
     return example_project, database_url
 
@@ -227,7 +174,7 @@ def test_a_healthy_project_with_a_third_party_numbering_clash_checks_clean(
         ]
     }
     vendor = [f["file"] for f in document["fingerprints"] if f["app"] == "vendorcms"]
-    assert vendor == [f"vendorcms/migrations/{name}" for name in sorted(VENDOR_MIGRATIONS)], "never ../../…"
+    assert vendor == [f"vendorcms/migrations/{name}" for name in sorted(vendor_app.MIGRATIONS)], "never ../../…"
     review = hygiene.review(env(), document, actor="test")
     assert review == hygiene.Review()
     text, blocks = cards.check_result("prod", review.problems, review.warnings)
