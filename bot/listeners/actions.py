@@ -85,14 +85,7 @@ def register(app: App, *, config: Config, directory: Directory, followup: Follow
                 members_of=directory.members_of,
             )
         except Refusal as refusal:
-            log.info("decision.refused person=%s reason=%s", person, refusal)
-            audit_refusal(
-                actor=person,
-                action="decision.refused",
-                reason=str(refusal),
-                environment=request.environment if request else "",
-                value=str(action.get("value", ""))[:200],
-            )
+            _audit_refused(person, refusal, request, action.get("value"))
             followup.submit(
                 followup.tell, channel=channel, user=person, text=str(refusal), thread_ts=container.get("thread_ts")
             )
@@ -126,14 +119,7 @@ def register(app: App, *, config: Config, directory: Directory, followup: Follow
                 reason=submitted_reason(view),
             )
         except Refusal as refusal:
-            log.info("decision.refused person=%s reason=%s", person, refusal)
-            audit_refusal(
-                actor=person,
-                action="decision.refused",
-                reason=str(refusal),
-                environment=request.environment if request else "",
-                value=str(metadata or "")[:200],
-            )
+            _audit_refused(person, refusal, request, metadata)
             # A dialog's errors are plain text: the refusal as a person reads it (<@U1> as @U1).
             ack(response_action="errors", errors={REASON_BLOCK: mrkdwn_to_text(str(refusal))})
             return
@@ -186,3 +172,15 @@ def _clicked_request(request_id: int, channel: str, message_ts: str) -> Request:
     if request is None:
         raise Refusal(messages.no_such_request(request_id))
     return request
+
+
+def _audit_refused(person: str, refusal: Refusal, request: Request | None, value: object) -> None:
+    """A refused click or dialog, in the log and the audit trail (with what it carried, cut short)."""
+    log.info("decision.refused person=%s reason=%s", person, refusal)
+    audit_refusal(
+        actor=person,
+        action="decision.refused",
+        reason=str(refusal),
+        environment=request.environment if request else "",
+        value=str(value or "")[:200],
+    )
