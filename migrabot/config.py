@@ -123,19 +123,30 @@ class Environment(_Strict):
         """The target's extra variables, read now from the worker's environment by name."""
         return {target: source[name] for target, name in self.env.items() if name in source}
 
-    def check_secrets(self, source: Mapping[str, str] = os.environ) -> None:
-        """Refuse target variables too short for redaction to mask; a worker calls this at start-up.
+    def secrets(self, source: Mapping[str, str] = os.environ) -> list[str]:
+        """What messages and logs mask: every value a target is given, and the URL of the
+        ``rehearsal_server`` (whose password a rehearsal's errors could otherwise show)."""
+        return [source[name] for _, name in self._secret_variables() if name in source]
 
-        Every value a target is given counts as a secret, and so does the password in a URL value.
-        Only the variables that are set are checked; the message names them, never their values.
+    def _secret_variables(self) -> list[tuple[str, str]]:
+        """(what it is for, the worker's variable) of each secret."""
+        named = [(f"for {target}", name) for target, name in self.env.items()]
+        return named + ([("for rehearsal_server", self.rehearsal_server)] if self.rehearsal_server else [])
+
+    def check_secrets(self, source: Mapping[str, str] = os.environ) -> None:
+        """Refuse secrets too short for redaction to mask; a worker calls this at start-up.
+
+        Every value a target is given counts as a secret, and so do the rehearsal server's URL and the
+        password in a URL value. Only the variables that are set are checked; the message names them,
+        never their values.
         """
         problems = []
-        for target, name in self.env.items():
+        for purpose, name in self._secret_variables():
             value = source.get(name, "")
             for part, secret in (("", value), (" (the password in its URL)", url_password(value))):
                 if 0 < len(secret) < MIN_SECRET_LENGTH:
                     problems.append(
-                        f"environment '{self.name}': variable {name} (for {target}) holds a secret shorter than "
+                        f"environment '{self.name}': variable {name} ({purpose}) holds a secret shorter than "
                         f"{MIN_SECRET_LENGTH} characters{part}, which could not be masked in messages and logs: "
                         "use a longer one"
                     )

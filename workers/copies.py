@@ -48,6 +48,7 @@ from psycopg.conninfo import make_conninfo
 from controlplane.errors import Refusal
 from migrabot import messages
 from migrabot.config import Environment
+from migrabot.redact import redact
 from workers.backup import (
     Database,
     alive,
@@ -320,7 +321,8 @@ def _connect(database: Database, application: str) -> Iterator[psycopg.Connectio
         conninfo = make_conninfo(**{key: value for key, value in settings.items() if value})
         connection = psycopg.connect(conninfo, application_name=application, autocommit=True)
     except psycopg.Error as error:
-        raise Refusal(messages.rehearsal_cannot_connect(database.host or "localhost", str(error).strip())) from None
+        said = redact(str(error).strip(), [database.password or ""])
+        raise Refusal(messages.rehearsal_cannot_connect(database.host or "localhost", said)) from None
     with connection:
         yield connection
 

@@ -34,7 +34,7 @@ def run_worker(config: Config, *, envs: list[str], concurrency: int) -> int:
             for name in sweep_leftovers(environment):
                 logger.warning("dropped %s, the rehearsal copy of a worker that is gone", name)
         except Exception as error:  # noqa: BLE001 - the target's database down: the next rehearsal sweeps
-            reason = redact(str(error), environment.target_environ().values())
+            reason = redact(str(error), environment.secrets())
             logger.warning("rehearsal.sweep_failed environment=%s error=%s", environment.name, reason)
         publish_catalog(environment)
     if (port := metrics.serve_if_asked()) is not None:

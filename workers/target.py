@@ -66,7 +66,7 @@ class Target:
 
     @property
     def secrets(self) -> list[str]:
-        return list(self.environment.target_environ().values())
+        return self.environment.secrets()
 
     def environ(self) -> dict[str, str]:
         base = {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}

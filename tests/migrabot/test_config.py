@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from migrabot.config import ConfigError, load_config
+from migrabot.redact import redact
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -130,6 +131,22 @@ def test_a_secret_too_short_to_mask_is_refused_by_name(folder: Path, variables: 
         dev.check_secrets(variables)
     assert str(error.value).startswith(f"environment 'dev': {problem}")
     assert "k9z" not in str(error.value) and "k%39z" not in str(error.value)
+
+
+def test_the_rehearsal_servers_url_is_a_secret_checked_and_masked(folder: Path) -> None:
+    """A rehearsal on another server connects with that server's URL: its password must be masked in
+    whatever the rehearsal reports, and be long enough to be."""
+    text = VALID.replace('env = { DATABASE_URL = "DEV_DATABASE_URL" }',
+                         'env = { DATABASE_URL = "DEV_DATABASE_URL" }\nrehearsal_server = "DEV_SCRATCH_URL"')
+    dev = load_config(write(folder, text)).environments["dev"]
+    variables = {"DEV_DATABASE_URL": "postgres://app:long-pw@db/shop", "DEV_SCRATCH_URL": "postgres://s:x1@scratch/db"}
+    with pytest.raises(ConfigError) as error:
+        dev.check_secrets(variables)
+    said = "variable DEV_SCRATCH_URL (for rehearsal_server) holds a secret shorter than 4 characters"
+    assert said in str(error.value)
+    variables["DEV_SCRATCH_URL"] = "postgres://scratch:s3cr3t-pw@scratch/db"
+    assert dev.secrets(variables) == list(variables.values())
+    assert "s3cr3t-pw" not in redact("FATAL: password s3cr3t-pw refused", dev.secrets(variables))
 
 
 def test_long_empty_and_unset_secrets_pass(folder: Path) -> None:

@@ -235,6 +235,8 @@ def test_a_fake_plan_risks_nothing_it_lists_the_history_it_writes_and_what_exist
         "↩️ record unapplied `accounts.0003_fill_display_names` (not run)",
     ]
     assert "Tables: `media_banner` (3 rows), `marketplace_order` (2,000 rows)" in shown(message)
-    assert confirmation(message) == "Records 3 steps as unapplied on `prod` without running them, after a verified backup."
+    assert confirmation(message) == (
+        "Records 3 steps as unapplied on `prod` without running them, after a verified backup."
+    )
     _, listing = cards.plan_listing(fake)
     assert "🔥" not in listing and "🐍" not in listing and "(not run)" in listing
