@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
@@ -33,7 +33,16 @@ from django.utils.safestring import SafeString, mark_safe
 
 from audit import readable
 from audit.export import export_csv, export_json
-from controlplane.models import Approval, AuditEvent, Backup, EnvironmentLock, MigrationFingerprint, Request
+from controlplane.models import (
+    Approval,
+    AuditEvent,
+    Backup,
+    EnvironmentLock,
+    MigrationFingerprint,
+    Request,
+    SlackUser,
+)
+from slackui.links import thread_url
 
 if TYPE_CHECKING:  # django-stubs makes them generic; at run time they are not
     ModelAdmin = admin.ModelAdmin[Any]
@@ -115,6 +124,19 @@ class ReadOnlyInline(NoWrites, TabularInline):
     can_delete = False
 
 
+class NamesPeople:
+    """Rows carry the cached name of the person in ``person_field`` (``readable.with_names``)."""
+
+    person_field: ClassVar[str]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return readable.with_names(super().get_queryset(request), self.person_field)  # type: ignore[misc]
+
+    @admin.display(description="who")
+    def person(self, record: Any) -> str:
+        return readable.person_of(record, self.person_field)
+
+
 def request_link(request: Request | None) -> SafeString:
     if request is None:
         return mark_safe("—")
@@ -125,10 +147,15 @@ def request_link(request: Request | None) -> SafeString:
 # --- requests --------------------------------------------------------------------------------------
 
 
-class ApprovalInline(ReadOnlyInline):
+class ApprovalInline(NamesPeople, ReadOnlyInline):
     model = Approval
-    fields = readonly_fields = ("approver", "decision", "reason", "created_at", "plan_digest")
+    person_field = "approver"
+    fields = readonly_fields = ("approver_shown", "decision", "reason", "created_at", "plan_digest")
     verbose_name_plural = "approvals (who decided, why, when; one decision per person)"
+
+    @admin.display(description="approver")
+    def approver_shown(self, approval: Approval) -> str:
+        return self.person(approval)
 
 
 class BackupInline(ReadOnlyInline):
@@ -141,11 +168,16 @@ class BackupInline(ReadOnlyInline):
         return filesizeformat(backup.size)
 
 
-class EventInline(ReadOnlyInline):
+class EventInline(NamesPeople, ReadOnlyInline):
     model = AuditEvent
-    fields = readonly_fields = ("created_at", "actor", "action", "details")
+    person_field = "actor"
+    fields = readonly_fields = ("created_at", "actor_shown", "action", "details")
     ordering = ["id"]
     verbose_name_plural = "events (every state change, click, lock and backup, oldest first)"
+
+    @admin.display(description="actor")
+    def actor_shown(self, event: AuditEvent) -> str:
+        return self.person(event)
 
     @admin.display(description="detail")
     def details(self, event: AuditEvent) -> SafeString:
@@ -156,7 +188,7 @@ SUMMARY = (
     "command",
     "environment",
     "state",
-    "requester",
+    "requester_shown",
     "slack_thread",
     "created_at",
     "updated_at",
@@ -171,12 +203,13 @@ PLAN_FILES = ("plan_file", "plan_sql")
 
 
 @admin.register(Request, site=site)
-class RequestAdmin(ReadOnly):
-    list_display = ["id", "created_at", "environment", "command", "requester", "state"]
+class RequestAdmin(NamesPeople, ReadOnly):
+    person_field = "requester"
+    list_display = ["id", "created_at", "environment", "command", "requester_shown", "state"]
     list_display_links = ["id", "command"]
     list_filter = ["environment", "verb", "state", "requester", "created_at"]
     search_fields = ["args", "plan", "requester", "approvals__approver"]
-    search_help_text = "An app, a migration, or a Slack user id (requester or approver)."
+    search_help_text = "An app, a migration, or a person's Slack user id or name (requester or approver)."
     date_hierarchy = "created_at"
     ordering = ["-id"]
     secret_fields = ("response_url",)
@@ -192,9 +225,23 @@ class RequestAdmin(ReadOnly):
     def command(self, request: Request) -> str:
         return request.command_text
 
+    @admin.display(description="requester", ordering="requester")
+    def requester_shown(self, request: Request) -> str:
+        return self.person(request)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        """Also the requests of the people whose cached name holds the term."""
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if not search_term.strip():
+            return found, may_have_duplicates
+        named = SlackUser.objects.filter(name__icontains=search_term.strip()).values("pk")
+        return found | queryset.filter(Q(requester__in=named) | Q(approvals__approver__in=named)), True
+
     @admin.display(description="Slack thread")
     def slack_thread(self, request: Request) -> SafeString:
-        url = readable.thread_url(request)
+        url = thread_url(request)
         if url is None:
             return format_html("not posted yet (channel {})", request.channel or "—")
         return format_html(
@@ -202,7 +249,7 @@ class RequestAdmin(ReadOnly):
             " (channel {}, message {})",
             url,
             request.channel,
-            request.thread_ts,
+            request.thread_ts or request.plan_ts,
         )
 
     @admin.display(description="denied because")
@@ -251,15 +298,20 @@ class AttachedFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEvent, site=site)
-class AuditEventAdmin(ReadOnly):
-    list_display = ["id", "created_at", "environment", "actor", "action", "of_request", "details"]
+class AuditEventAdmin(NamesPeople, ReadOnly):
+    person_field = "actor"
+    list_display = ["id", "created_at", "environment", "actor_shown", "action", "of_request", "details"]
     list_filter = [AttachedFilter, "environment", "action", "actor", "created_at"]
     search_fields = ["actor", "action", "detail"]
     search_help_text = "A Slack user id, an action (lock.acquired), or any word of the detail."
     date_hierarchy = "created_at"
     ordering = ["-id"]
     list_select_related = ["request"]
-    fields = readonly_fields = ("created_at", "environment", "actor", "action", "of_request", "details")
+    fields = readonly_fields = ("created_at", "environment", "actor_shown", "action", "of_request", "details")
+
+    @admin.display(description="actor", ordering="actor")
+    def actor_shown(self, event: AuditEvent) -> str:
+        return self.person(event)
 
     @admin.display(description="request")
     def of_request(self, event: AuditEvent) -> SafeString:
@@ -311,12 +363,17 @@ class BackupAdmin(ReadOnly):
 
 
 @admin.register(EnvironmentLock, site=site)
-class EnvironmentLockAdmin(ReadOnly):
-    list_display = ["environment", "holder", "reason", "acquired_at", "expires_at", "of_request"]
+class EnvironmentLockAdmin(NamesPeople, ReadOnly):
+    person_field = "holder"
+    list_display = ["environment", "holder_shown", "reason", "acquired_at", "expires_at", "of_request"]
     search_fields = ["environment", "holder", "reason"]
     ordering = ["environment"]
     secret_fields = ("token",)
-    fields = readonly_fields = ("environment", "holder", "reason", "acquired_at", "expires_at", "of_request")
+    fields = readonly_fields = ("environment", "holder_shown", "reason", "acquired_at", "expires_at", "of_request")
+
+    @admin.display(description="holder", ordering="holder")
+    def holder_shown(self, lock: EnvironmentLock) -> str:
+        return self.person(lock)
 
     @admin.display(description="request")
     def of_request(self, lock: EnvironmentLock) -> SafeString:
@@ -324,14 +381,19 @@ class EnvironmentLockAdmin(ReadOnly):
 
 
 @admin.register(Approval, site=site)
-class ApprovalAdmin(ReadOnly):
-    list_display = ["id", "created_at", "of_request", "approver", "decision", "reason"]
+class ApprovalAdmin(NamesPeople, ReadOnly):
+    person_field = "approver"
+    list_display = ["id", "created_at", "of_request", "approver_shown", "decision", "reason"]
     list_filter = ["decision", "approver", "created_at"]
     search_fields = ["approver", "reason", "request__args"]
     date_hierarchy = "created_at"
     ordering = ["-id"]
     list_select_related = ["request"]
-    fields = readonly_fields = ("of_request", "approver", "decision", "reason", "created_at", "plan_digest")
+    fields = readonly_fields = ("of_request", "approver_shown", "decision", "reason", "created_at", "plan_digest")
+
+    @admin.display(description="approver", ordering="approver")
+    def approver_shown(self, approval: Approval) -> str:
+        return self.person(approval)
 
     @admin.display(description="request")
     def of_request(self, approval: Approval) -> SafeString:

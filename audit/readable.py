@@ -10,7 +10,8 @@ Text comes in two kinds, kept apart:
   error): HTML-escaped and shown as itself, so ``<!channel>`` typed as a reason reads
   ``<!channel>`` and pings nobody.
 
-Slack user ids are shown as they are: the control plane keeps no cache of people's names.
+People are shown by the name Slack shows for them, "Alice Example (U0ALICE)", from the cache
+the bot keeps in the control plane (``bot.people``); by the bare id where no name is cached yet.
 """
 
 from __future__ import annotations
@@ -18,19 +19,48 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
-from urllib.parse import urlencode
 
+from django.db.models import OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Replace
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from controlplane.models import Approval, AuditEvent, Backup, Decision, Request, State
+from controlplane.models import Approval, AuditEvent, Backup, Decision, Request, SlackUser, State
+from controlplane.selectors import person_id, user_name
+from migrabot import messages
 from slackui import cards
 from slackui.blocks import Message
 from slackui.text import mrkdwn_to_text, render_blocks
 
 _CODE = re.compile(r"```(.+?)```|`([^`\n]+)`", re.DOTALL)
 _BOLD = re.compile(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])")
-SLACK_REDIRECT = "https://slack.com/app_redirect"
+
+
+def with_names(queryset: QuerySet[Any], field: str) -> QuerySet[Any]:
+    """``queryset`` with the cached name of the person in ``field`` as ``person_name`` on each row
+    (one query for a whole list; None where no name is cached)."""
+    user_id = Replace(OuterRef(field), Value("user:"), Value(""))  # a manual lock's holder is "user:U…"
+    name = SlackUser.objects.filter(pk=user_id).exclude(name="").values("name")[:1]
+    named: QuerySet[Any] = queryset.annotate(person_name=Subquery(name))
+    return named
+
+
+def person(value: str, name: str | None = None) -> str:
+    """Who ``value`` (an actor, a requester, a lock holder) is: "Alice Example (U0ALICE)" where a
+    name is cached, else ``value`` itself. ``name``: the row's ``person_name``; looked up if absent."""
+    user_id = person_id(value)
+    if user_id is None:
+        return value  # "system", a worker, a request holding a lock
+    name = user_name(user_id=user_id) if name is None else name
+    return messages.person(user_id, name) if name else value
+
+
+def person_of(record: Any, field: str) -> str:
+    """``person`` for a record's ``field``, with the name ``with_names`` put on it where it did."""
+    value = str(getattr(record, field))
+    if hasattr(record, "person_name"):
+        return person(value, record.person_name or "")
+    return person(value)
 
 
 def mrkdwn_html(text: str) -> SafeString:
@@ -100,7 +130,7 @@ def denial_html(request: Request) -> SafeString:
     denial = Approval.objects.filter(request=request, decision=Decision.DENY).first()
     if denial is None:
         return mark_safe("—")
-    return format_html("{}: {}", denial.approver, denial.reason or "(no reason recorded)")
+    return format_html("{}: {}", person(denial.approver), denial.reason or "(no reason recorded)")
 
 
 def result_html(request: Request) -> SafeString:
@@ -165,14 +195,6 @@ def plan_listing_html(request: Request) -> SafeString:
 def plan_sql_html(request: Request) -> SafeString:
     sql = (request.plan or {}).get("sql") if isinstance(request.plan, dict) else None
     return format_html('<pre class="audit-sql">{}</pre>', sql) if sql else mark_safe("—")
-
-
-def thread_url(request: Request) -> str | None:
-    """The request's thread in Slack, from the channel and the card's ts the notifier stored
-    (no Slack call: Slack's redirect opens it in the workspace the viewer is signed in to)."""
-    if not (request.channel and request.thread_ts):
-        return None
-    return f"{SLACK_REDIRECT}?{urlencode({'channel': request.channel, 'message_ts': request.thread_ts})}"
 
 
 def migration_state_html(backup: Backup) -> SafeString:

@@ -15,9 +15,11 @@ from slack_sdk import WebClient
 
 from bot.directory import Directory
 from bot.followup import Enqueue, FollowUp
+from bot.homes import HomeRefresher
 from bot.housekeeping import SWEEP_SECONDS, Housekeeper
 from bot.listeners import actions, commands, home
 from bot.notify import Notifier, with_retries
+from bot.people import People
 from migrabot.config import Config
 
 
@@ -40,15 +42,21 @@ class Bot:
     housekeeper: Housekeeper
     directory: Directory
     notifier: Notifier
+    people: People
+    homes: HomeRefresher
 
     def start(self) -> None:
         """Start the background chores in the process that serves Slack (after any fork)."""
         self.directory.start()
         self.notifier.start()
         self.housekeeper.start()
+        self.people.start()
+        self.homes.start()
 
     def close(self) -> None:
         self.directory.stop()
+        self.people.stop()
+        self.homes.stop()
         self.housekeeper.stop()
         self.notifier.stop()
         self.followup.shutdown()
@@ -77,13 +85,17 @@ def build_app(
     )
     app.middleware(_release_connection)
     directory = directory or Directory(client, groups=_policy_groups(config), **_directory_timing())
-    notifier = Notifier(with_retries(client), config)
+    slack = with_retries(client)
+    homes = HomeRefresher(slack, config=config, directory=directory)
+    notifier = Notifier(slack, config, after_pass=homes.poke)
     followup = FollowUp(config=config, notifier=notifier, enqueue=enqueue)
     commands.register(app, config=config, directory=directory, followup=followup)
     actions.register(app, config=config, directory=directory, followup=followup)
-    home.register(app, config=config, directory=directory, followup=followup)
+    home.register(app, config=config, directory=directory, followup=followup, homes=homes)
     sweep_seconds = float(os.environ.get("MIGRABOT_SWEEP_SECONDS") or SWEEP_SECONDS)
-    return Bot(app, followup, Housekeeper(followup, every_seconds=sweep_seconds), directory, notifier)
+    people = People(client, **_people_timing())
+    housekeeper = Housekeeper(followup, every_seconds=sweep_seconds)
+    return Bot(app, followup, housekeeper, directory, notifier, people, homes)
 
 
 def _keep_connections() -> None:
@@ -124,6 +136,12 @@ def _directory_timing() -> dict[str, float]:
     """``MIGRABOT_GROUP_REFRESH_SECONDS`` and ``MIGRABOT_GROUP_MAX_AGE_SECONDS``, where set."""
     names = {"refresh_seconds": "MIGRABOT_GROUP_REFRESH_SECONDS", "max_age_seconds": "MIGRABOT_GROUP_MAX_AGE_SECONDS"}
     return {key: float(os.environ[name]) for key, name in names.items() if os.environ.get(name)}
+
+
+def _people_timing() -> dict[str, float]:
+    """``MIGRABOT_PEOPLE_REFRESH_SECONDS``, where set."""
+    seconds = os.environ.get("MIGRABOT_PEOPLE_REFRESH_SECONDS")
+    return {"refresh_seconds": float(seconds)} if seconds else {}
 
 
 def _policy_groups(config: Config) -> set[str]:

@@ -61,6 +61,8 @@ class Request(models.Model):
     # Where to answer the requester when the bot cannot post in the channel (Slack allows it there).
     response_url = models.URLField(max_length=500, blank=True)
     thread_ts = models.CharField(max_length=32, blank=True)
+    # The card's permalink as Slack gave it (chat.getPermalink); blank until then, or if it never did.
+    permalink = models.URLField(max_length=500, blank=True)
     # Slack's trigger_id identifies one delivery of one command: a redelivery cannot make a twin.
     trigger_id = models.CharField(max_length=255, unique=True, null=True)
     state = models.CharField(max_length=32, choices=State.choices, default=State.RECEIVED)
@@ -258,3 +260,26 @@ class Post(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.request_id} {self.key} v{self.version}"
+
+
+class SlackUser(models.Model):
+    """A person's name as Slack shows it, cached by the bot (``bot.people``) so the audit site can
+    name people without a Slack call. A blank name: Slack knows no such user (asked again a day later)."""
+
+    id = models.CharField(max_length=32, primary_key=True)
+    name = models.CharField(max_length=255, blank=True)
+    fetched_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name or '?'} ({self.id})"
+
+
+class HomeViewer(models.Model):
+    """Someone who opened the bot's Home tab, and when last: whose Home the bot re-publishes
+    when what it shows changes (``bot.homes``)."""
+
+    user = models.CharField(max_length=32, primary_key=True)
+    opened_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.user} opened the Home tab at {self.opened_at:%Y-%m-%d %H:%M:%S}"

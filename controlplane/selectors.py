@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
-from django.db.models import Q
+import re
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.db.models import Max, Model, Q
 from django.utils import timezone
 
-from controlplane.models import TERMINAL_STATES, Approval, Catalog, Request, State
+from controlplane.models import (
+    TERMINAL_STATES,
+    Approval,
+    AuditEvent,
+    Catalog,
+    EnvironmentLock,
+    HomeViewer,
+    Request,
+    SlackUser,
+    State,
+)
 from migrabot.config import WRITE_VERBS
+
+#: A Slack user id, as an actor or lock holder names a person (``U…``, or ``user:U…`` for a manual lock).
+PERSON = re.compile(r"(?:user:)?([UW][A-Z0-9]{1,31})")
+
+
+def person_id(value: str) -> str | None:
+    """The Slack user id ``value`` names, or None if it names no person ("system", "worker:…")."""
+    match = PERSON.fullmatch(value)
+    return match.group(1) if match else None
 
 
 def request_get(*, request_id: int) -> Request | None:
@@ -68,3 +91,47 @@ def last_change(*, environment: str) -> Request | None:
 def open_requests_count(*, environment: str) -> int:
     """Requests on ``environment`` not yet in a final state."""
     return Request.objects.filter(environment=environment).exclude(state__in=TERMINAL_STATES).count()
+
+
+def users_to_look_up(*, max_age: timedelta, limit: int) -> list[str]:
+    """People named in requests, approvals, locks and events with no cached name younger than ``max_age``."""
+    seen = _people(Request, "requester") | _people(Approval, "approver") | _people(EnvironmentLock, "holder")
+    seen |= _people(AuditEvent, "actor")
+    fresh = set(SlackUser.objects.filter(fetched_at__gte=timezone.now() - max_age).values_list("pk", flat=True))
+    return sorted(seen - fresh)[:limit]
+
+
+def _people(model: type[Model], field: str) -> set[str]:
+    values: Iterable[str] = model.objects.order_by().values_list(field, flat=True).distinct()  # type: ignore[attr-defined]
+    people = {person_id(value) for value in values}
+    return {person for person in people if person is not None}
+
+
+def user_name(*, user_id: str) -> str:
+    """The cached name of a person; "" where none is cached."""
+    name: str | None = SlackUser.objects.filter(pk=user_id).values_list("name", flat=True).first()
+    return name or ""
+
+
+def home_viewers(*, since: timedelta) -> list[str]:
+    """Who opened the Home tab within ``since``."""
+    return list(HomeViewer.objects.filter(opened_at__gte=timezone.now() - since).values_list("pk", flat=True))
+
+
+#: What a Home shows changes when a request enters one of these states, or a lock is taken or released.
+HOME_STATES = [State.AWAITING_APPROVAL, State.APPROVED, *TERMINAL_STATES]
+HOME_ACTIONS = ["lock.acquired", "lock.released"]
+
+
+def audit_newest_id() -> int:
+    newest: int | None = AuditEvent.objects.aggregate(newest=Max("pk"))["newest"]
+    return newest or 0
+
+
+def home_changes(*, after: int) -> tuple[set[str], int]:
+    """The environments whose Home lines changed in the audit events after id ``after``, and the
+    newest event id seen (where the next look starts)."""
+    newest = max(after, audit_newest_id())
+    changed = Q(action__in=HOME_ACTIONS) | Q(detail__state__in=[str(state) for state in HOME_STATES])
+    events = AuditEvent.objects.filter(changed, pk__gt=after, pk__lte=newest).order_by()
+    return set(events.values_list("environment", flat=True).distinct()), newest

@@ -18,7 +18,18 @@ from django.utils import timezone
 
 from controlplane import wake
 from controlplane.errors import IllegalTransition
-from controlplane.models import TERMINAL_STATES, TRANSITIONS, AuditEvent, Backup, Catalog, Post, Request, State
+from controlplane.models import (
+    TERMINAL_STATES,
+    TRANSITIONS,
+    AuditEvent,
+    Backup,
+    Catalog,
+    HomeViewer,
+    Post,
+    Request,
+    SlackUser,
+    State,
+)
 from migrabot import metrics
 
 
@@ -70,6 +81,11 @@ def request_create(
 def request_attach_card(*, request_id: int, thread_ts: str) -> None:
     """Remember the parent message: every later post goes into its thread."""
     Request.objects.filter(pk=request_id, thread_ts="").update(thread_ts=thread_ts)
+
+
+def request_set_permalink(*, request_id: int, permalink: str) -> bool:
+    """Remember the card's permalink, once: False if one was already stored (by another bot)."""
+    return bool(Request.objects.filter(pk=request_id, permalink="").update(permalink=permalink))
 
 
 def request_mark_enqueued(*, request_ids: Collection[int]) -> None:
@@ -219,3 +235,13 @@ def backup_record(*, request: Request, backup: BackupFile, migration_state: dict
 def catalog_publish(*, environment: str, apps: dict[str, list[str]]) -> None:
     """Store the migrations on disk that an environment's worker reported."""
     Catalog.objects.update_or_create(environment=environment, defaults={"apps": apps})
+
+
+def user_record(*, user_id: str, name: str) -> None:
+    """Cache how Slack names a person now ("" where Slack knows no such user)."""
+    SlackUser.objects.update_or_create(pk=user_id, defaults={"name": name, "fetched_at": timezone.now()})
+
+
+def home_opened(*, user: str) -> None:
+    """``user`` opened the Home tab now: theirs is kept current from now on (``bot.homes``)."""
+    HomeViewer.objects.update_or_create(pk=user, defaults={"opened_at": timezone.now()})

@@ -1142,3 +1142,11 @@ def cascade(
 
 def more_cascades(more: int, where: str | None) -> str:
     return f"… and {_count(more, 'more app')}" + (f" — {where}." if where else ".")
+
+
+# --- people, as the audit site names them (bot.people caches the names) ----------------------------
+
+
+def person(user_id: str, name: str) -> str:
+    """"Alice Example (U0ALICE)"; the bare id where no name is known (plain text, not mrkdwn)."""
+    return f"{name} ({user_id})" if name else user_id

@@ -194,6 +194,8 @@ SLACK_RATE_LIMITS: Mapping[str, Limit] = {
     "chat.postMessage": Limit(1, 1.0, burst=5, per_channel=True),
     "chat.update": TIER_3,
     "chat.postEphemeral": TIER_4,
+    # "Special": "hundreds of requests per minute", its reference says; held to Tier 4's 100 here.
+    "chat.getPermalink": TIER_4,
     "users.info": TIER_4,
     "usergroups.users.list": TIER_2,
     # Both are Tier 4 on their reference pages (the old files.upload was Tier 2).

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 from .limits import HOME_BLOCKS, MAX_TEXT, VIEW_BYTES, block_errors, view_errors
 from .store import Conversation, Ephemeral, File, Message
@@ -133,6 +134,7 @@ class WebAPIMethods:
             "chat.postMessage": self.chat_post_message,
             "chat.update": self.chat_update,
             "chat.postEphemeral": self.chat_post_ephemeral,
+            "chat.getPermalink": self.chat_get_permalink,
             "users.info": self.users_info,
             "usergroups.users.list": self.usergroups_users_list,
             "files.getUploadURLExternal": self.files_get_upload_url_external,
@@ -172,15 +174,24 @@ class WebAPIMethods:
         }
 
     def users_info(self, params: Params) -> Answer:
+        """A user object as Slack gives it: ``name`` is the username, the profile holds the real
+        name and the display name, which is "" for someone who never chose one."""
         user_id = params.get("user", "")
         if user_id == self.bot_user_id:
-            name, real_name, is_bot = self.bot_name, self.bot_name, True
+            name, real_name, display_name, is_bot = self.bot_name, self.bot_name, "", True
         elif user_id in self.users:
             name = self.users[user_id]["name"]
             real_name, is_bot = self.users[user_id].get("real_name", name), False
+            display_name = self.users[user_id].get("display_name", "")
         else:
             raise SlackError("user_not_found")
-        profile = {"real_name": real_name, "display_name": name}
+        profile = {
+            "real_name": real_name,
+            "display_name": display_name,
+            "real_name_normalized": real_name,
+            "display_name_normalized": display_name,
+            "team": self.team_id,
+        }
         return {
             "user": {
                 "id": user_id,
@@ -240,6 +251,20 @@ class WebAPIMethods:
         check_message(text, blocks)
         eph = self.store.post_ephemeral(channel, user, text, blocks or (), params.get("thread_ts") or None)
         return {"message_ts": eph.ts}
+
+    def chat_get_permalink(self, params: Params) -> Answer:
+        """A message's permalink, as Slack forms it: a reply's names its thread and channel too.
+        The bot need not be in the channel (a public one); a channel it cannot see does not exist."""
+        channel, ts = params.get("channel", ""), params.get("message_ts", "")
+        if not channel or self.channels.get(channel, "member") in ("private", "unknown"):
+            raise SlackError("channel_not_found")
+        msg = self.store.message(channel, ts)
+        if msg is None:
+            raise SlackError("message_not_found")
+        permalink = f"https://{self.team_domain}.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+        if msg.thread_ts:
+            permalink += f"?{urlencode({'thread_ts': msg.thread_ts, 'cid': channel})}"
+        return {"channel": channel, "permalink": permalink}
 
     # -- views: the App Home tab -----------------------------------------------------------
 

@@ -77,7 +77,9 @@ class SlackWebAPI:
         unknown_channels: Iterable[str] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`users` maps id -> {"name": ..., "real_name": ...}; `usergroups` maps group id -> user ids.
+        """`users` maps id -> {"name": ..., "real_name": ..., "display_name": ...} (the last two
+        optional, as in Slack: the real name defaults to the username here, the display name to "");
+        `usergroups` maps group id -> user ids.
 
         `usergroups_available=False` answers `usergroups.users.list` as a free workspace does.
         Every channel exists and has the bot as a member, except those named: `channels_not_joined`

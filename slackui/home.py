@@ -11,16 +11,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from slack_sdk.models.blocks import ButtonElement, DividerBlock, MarkdownTextObject, SectionBlock
 
 from controlplane.models import Request
 from migrabot import messages
 from slackui import blocks as kit
+from slackui.links import thread_url
 
 HOME_BLOCKS = 100  # Slack's limit on a home view
-SLACK_REDIRECT = "https://slack.com/app_redirect"
 OPEN_THREAD = "home_open_thread"  # the action id of the URL buttons (Slack still sends their clicks)
 
 
@@ -31,14 +30,6 @@ class EnvironmentState:
     lock: tuple[str, str, datetime] | None  # holder, reason, since
     last_change: Request | None  # the newest write that succeeded
     open_requests: int
-
-
-def thread_url(request: Request) -> str | None:
-    """The request's thread (else its plan message) in Slack, through Slack's redirect."""
-    ts = request.thread_ts or request.plan_ts
-    if not (request.channel and ts):
-        return None
-    return f"{SLACK_REDIRECT}?{urlencode({'channel': request.channel, 'message_ts': ts})}"
 
 
 def home_view(pending: Sequence[Request], environments: Sequence[EnvironmentState]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from controlplane.models import (
     TERMINAL_STATES,
     AuditEvent,
     EnvironmentLock,
+    HomeViewer,
     Request,
     State,
 )
@@ -179,6 +180,7 @@ def forget_open_work() -> None:
     (their Slack stand-in and worker are gone), so sweeps here never act on it."""
     Request.objects.exclude(state__in=TERMINAL_STATES).update(state=State.CANCELLED)
     EnvironmentLock.objects.all().delete()
+    HomeViewer.objects.all().delete()  # people of an earlier stand-in's workspace, unknown to this one
 
 
 @contextmanager

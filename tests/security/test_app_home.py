@@ -19,7 +19,7 @@ from inprocess import OPS, PEOPLE, InProcessBot
 
 from controlplane import services
 from controlplane.locks import lock_acquire, lock_release
-from controlplane.models import TERMINAL_STATES, AuditEvent, Request, State
+from controlplane.models import TERMINAL_STATES, AuditEvent, HomeViewer, Request, State
 from slacklocal import SlackWebAPI
 from slackui.home import OPEN_THREAD
 
@@ -68,17 +68,25 @@ def clean(inproc: InProcessBot) -> Iterator[None]:
 
 def test_an_approver_sees_someone_elses_pending_request_with_its_thread(inproc: InProcessBot, clean: None) -> None:
     pk = inproc.pending("sec-open", requester="U0ALICE").pk
-    # the notifier posts the request's card (its thread's parent) in the background
-    request = inproc.api.store.wait_for(lambda: (r := Request.objects.get(pk=pk)).thread_ts and r)
+    # the notifier posts the request's card (its thread's parent) and stores its permalink in the background
+    request = inproc.api.store.wait_for(lambda: (r := Request.objects.get(pk=pk)).permalink and r)
     view = open_home(inproc, "U0BOB")
     url = thread_buttons(view)[str(request.pk)]
-    parts = urlsplit(url)
-    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == "https://slack.com/app_redirect"
-    assert parse_qs(parts.query) == {"channel": [OPS], "message_ts": [request.thread_ts]}
+    assert url == request.permalink == f"https://local.slack.com/archives/{OPS}/p{request.thread_ts.replace('.', '')}"
     line = next(text for text in texts(view) if f"#{request.pk}*" in text)
     assert "`sec-open`" in line and "<@U0ALICE>" in line
     # carol approves through the group S0DBAS: she sees it too
     assert str(request.pk) in thread_buttons(open_home(inproc, "U0CAROL"))
+
+
+def test_a_thread_with_no_permalink_is_linked_through_slacks_redirect(inproc: InProcessBot, clean: None) -> None:
+    request = inproc.pending("sec-open", requester="U0ALICE")
+    inproc.api.store.wait_for(lambda: Request.objects.get(pk=request.pk).permalink)
+    # As a request left before permalinks were stored, whose only message known is its plan's.
+    Request.objects.filter(pk=request.pk).update(thread_ts="", permalink="")
+    parts = urlsplit(thread_buttons(open_home(inproc, "U0BOB"))[str(request.pk)])
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == "https://slack.com/app_redirect"
+    assert parse_qs(parts.query) == {"channel": [OPS], "message_ts": [request.plan_ts]}
 
 
 def test_nobody_sees_their_own_request_nor_one_they_may_not_approve(inproc: InProcessBot, clean: None) -> None:
@@ -111,6 +119,26 @@ def test_a_locked_environment_shows_its_holder_reason_and_open_requests(inproc: 
     shown_to_mallory = texts(open_home(inproc, "U0MALLORY"))
     assert any(text.startswith("`sec-open`") for text in shown_to_mallory)
     assert not any(text.startswith("`sec-guarded`") for text in shown_to_mallory)
+
+
+def test_an_open_home_is_re_published_when_a_lock_is_taken_and_released(inproc: InProcessBot, clean: None) -> None:
+    """Through the running bot: who opened the tab is recorded, and the notifier's loop has their
+    Home re-published (no one opens it again) for the environments they may read."""
+    open_home(inproc, "U0DAVE")
+    assert HomeViewer.objects.filter(pk="U0DAVE").exists()
+    store = inproc.api.store
+
+    def dave_sees(locked: bool) -> bool:
+        line = next(text for text in texts(store.home("U0DAVE") or {"blocks": []}) if text.startswith("`sec-guarded`"))
+        return ("🔒 locked by <@U0CAROL>" in line) is locked
+
+    token, _ = lock_acquire(environment="sec-guarded", holder="user:U0CAROL", reason="audit week", ttl=None)
+    assert token is not None
+    try:
+        store.wait_for(lambda: dave_sees(locked=True), timeout=20)
+    finally:
+        lock_release(environment="sec-guarded", token=token, actor="U0CAROL")
+    store.wait_for(lambda: dave_sees(locked=False), timeout=20)
 
 
 def test_more_pending_requests_than_a_home_holds_are_counted(inproc: InProcessBot, clean: None) -> None:

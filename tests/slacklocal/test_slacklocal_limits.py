@@ -193,6 +193,7 @@ def test_each_tier_is_slacks() -> None:
     per_minute = {method: limit.calls * 60 / limit.per for method, limit in SLACK_RATE_LIMITS.items()}
     assert per_minute["chat.update"] == 50  # Tier 3
     assert per_minute["users.info"] == per_minute["chat.postEphemeral"] == 100  # Tier 4
+    assert per_minute["chat.getPermalink"] == 100  # "special": hundreds a minute, held to Tier 4's floor
     assert per_minute["usergroups.users.list"] == 20  # Tier 2
     assert SLACK_RATE_LIMITS["chat.postMessage"].per_channel
 

@@ -75,12 +75,41 @@ def test_post_ephemeral_reaches_one_user(api: SlackWebAPI, web: WebClient) -> No
     assert err.value.response["error"] == "user_not_in_channel"
 
 
+def test_get_permalink_answers_as_slack_does(api: SlackWebAPI, web: WebClient) -> None:
+    card = web.chat_postMessage(channel=CHANNEL, text="card")["ts"]
+    reply = web.chat_postMessage(channel=CHANNEL, text="in its thread", thread_ts=card)["ts"]
+    answer = web.chat_getPermalink(channel=CHANNEL, message_ts=card)
+    assert (answer["ok"], answer["channel"]) == (True, CHANNEL)
+    assert answer["permalink"] == f"https://local.slack.com/archives/{CHANNEL}/p{card.replace('.', '')}"
+    in_thread = web.chat_getPermalink(channel=CHANNEL, message_ts=reply)["permalink"]
+    assert in_thread == (
+        f"https://local.slack.com/archives/{CHANNEL}/p{reply.replace('.', '')}?thread_ts={card}&cid={CHANNEL}"
+    )
+    with pytest.raises(SlackApiError) as err:
+        web.chat_getPermalink(channel=CHANNEL, message_ts="1.000100")
+    assert err.value.response["error"] == "message_not_found"
+    api.set_channel("C0SECRET", "private")
+    with pytest.raises(SlackApiError) as err:
+        web.chat_getPermalink(channel="C0SECRET", message_ts=card)
+    assert err.value.response["error"] == "channel_not_found"
+
+
 def test_users_info(web: WebClient) -> None:
     user = web.users_info(user="U1ALICE")["user"]
     assert (user["name"], user["real_name"], user["is_bot"]) == ("alice", "Alice Liddell", False)
+    # Slack's profile: the real name, and a display name that is empty until the person sets one.
+    assert (user["profile"]["real_name"], user["profile"]["display_name"]) == ("Alice Liddell", "")
     with pytest.raises(SlackApiError) as err:
         web.users_info(user="U9NOBODY")
     assert err.value.response["error"] == "user_not_found"
+
+
+def test_users_info_gives_the_display_name_a_person_chose() -> None:
+    users = {"U1ALICE": {"name": "alice", "real_name": "Alice Liddell", "display_name": "ali"}}
+    with SlackWebAPI("xoxb-t", users=users) as api:
+        profile = WebClient(token="xoxb-t", base_url=api.base_url).users_info(user="U1ALICE")["user"]["profile"]
+    assert profile["display_name"] == profile["display_name_normalized"] == "ali"
+    assert profile["real_name"] == "Alice Liddell"
 
 
 def test_usergroups_users_list(web: WebClient) -> None:
