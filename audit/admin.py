@@ -42,6 +42,7 @@ from controlplane.models import (
     Request,
     SlackUser,
 )
+from controlplane.selectors import person_id
 from slackui.links import thread_url
 
 if TYPE_CHECKING:  # django-stubs makes them generic; at run time they are not
@@ -109,6 +110,7 @@ class ReadOnly(NoWrites, ModelAdmin):
 
     def _field_filters(self) -> set[str]:
         names = {spec for spec in self.list_filter if isinstance(spec, str)}
+        names |= {spec[0] for spec in self.list_filter if isinstance(spec, tuple) and isinstance(spec[0], str)}
         return names | ({self.date_hierarchy} if self.date_hierarchy else set())
 
     def _choice_filters(self) -> set[str]:
@@ -117,6 +119,20 @@ class ReadOnly(NoWrites, ModelAdmin):
             for spec in self.list_filter
             if isinstance(spec, type) and issubclass(spec, admin.SimpleListFilter)
         }
+
+
+class PersonFilter(admin.AllValuesFieldListFilter):
+    """A field's distinct people, each shown by cached name ("Alice Example (U0ALICE)"); the
+    query string still carries the id."""
+
+    def choices(self, changelist: Any) -> Any:
+        ids = {str(value): person_id(str(value)) or "" for value in self.lookup_choices}  # "user:U1" is U1
+        names = dict(SlackUser.objects.filter(pk__in=set(ids.values())).values_list("pk", "name"))
+        for choice in super().choices(changelist):
+            if choice["display"] in ids:
+                value = choice["display"]
+                choice = choice | {"display": readable.person(value, names.get(ids[value], ""))}
+            yield choice
 
 
 class ReadOnlyInline(NoWrites, TabularInline):
@@ -207,7 +223,7 @@ class RequestAdmin(NamesPeople, ReadOnly):
     person_field = "requester"
     list_display = ["id", "created_at", "environment", "command", "requester_shown", "state"]
     list_display_links = ["id", "command"]
-    list_filter = ["environment", "verb", "state", "requester", "created_at"]
+    list_filter = ["environment", "verb", "state", ("requester", PersonFilter), "created_at"]
     search_fields = ["args", "plan", "requester", "approvals__approver"]
     search_help_text = "An app, a migration, or a person's Slack user id or name (requester or approver)."
     date_hierarchy = "created_at"
@@ -301,7 +317,7 @@ class AttachedFilter(admin.SimpleListFilter):
 class AuditEventAdmin(NamesPeople, ReadOnly):
     person_field = "actor"
     list_display = ["id", "created_at", "environment", "actor_shown", "action", "of_request", "details"]
-    list_filter = [AttachedFilter, "environment", "action", "actor", "created_at"]
+    list_filter = [AttachedFilter, "environment", "action", ("actor", PersonFilter), "created_at"]
     search_fields = ["actor", "action", "detail"]
     search_help_text = "A Slack user id, an action (lock.acquired), or any word of the detail."
     date_hierarchy = "created_at"
@@ -384,7 +400,7 @@ class EnvironmentLockAdmin(NamesPeople, ReadOnly):
 class ApprovalAdmin(NamesPeople, ReadOnly):
     person_field = "approver"
     list_display = ["id", "created_at", "of_request", "approver_shown", "decision", "reason"]
-    list_filter = ["decision", "approver", "created_at"]
+    list_filter = ["decision", ("approver", PersonFilter), "created_at"]
     search_fields = ["approver", "reason", "request__args"]
     date_hierarchy = "created_at"
     ordering = ["-id"]

@@ -105,6 +105,10 @@ def lines_html(lines: list[tuple[str, SafeString | str]]) -> SafeString:
     return format_html_join(mark_safe("<br>"), "{}{}", shown)
 
 
+#: The detail keys whose values are people (``controlplane``'s events): shown by name like the actor.
+PEOPLE_KEYS = frozenset({"approvers", "holder"})
+
+
 def event_html(event: AuditEvent) -> SafeString:
     """An event's detail as ``key: value`` lines; a refusal's reason as the person read it in Slack."""
     detail = event.detail if isinstance(event.detail, dict) else {"": event.detail}
@@ -113,6 +117,10 @@ def event_html(event: AuditEvent) -> SafeString:
     def shown(key: str, value: Any) -> SafeString | str:
         if said_in_slack and key == "reason" and isinstance(value, str):
             return mrkdwn_html(value)
+        if key in PEOPLE_KEYS and isinstance(value, str):
+            return person(value)
+        if key in PEOPLE_KEYS and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return ", ".join(person(v) for v in value) or "—"
         return value_text(value)
 
     return lines_html([(str(key), shown(str(key), value)) for key, value in detail.items()])

@@ -12,9 +12,9 @@ each recent viewer that environment concerns (a reader or an approver there). Ch
 coalesced per viewer, and each viewer's Home is published at most once every ``MIN_SECONDS``: a
 burst of changes costs one ``views.publish`` per viewer. A failed publish is logged and tried
 again with backoff while the failure may pass (``TRANSIENT``); it reads the control plane only,
-so it never touches a request. What it
-remembers (the last event seen, when each Home was published) lives in this process: a bot
-starts from the newest event, and each of several bots keeps the Homes of its own environments.
+so it never touches a request. What it remembers (the events of the last minute it has seen,
+when each Home was published) lives in this process: a bot starts from the newest event, and
+each of several bots keeps the Homes of its own environments.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from datetime import timedelta
 from typing import Any
 
@@ -45,6 +46,7 @@ BACKOFF_SECONDS = (1.0, 2.0, 5.0, 15.0, 30.0)
 # Slack's answers that a later try may not get (rate limits, its own faults); any other refusal
 # (``not_enabled``: no Home tab; a user who is gone) is logged once and not asked again until a change.
 TRANSIENT = ("ratelimited", "fatal_error", "internal_error", "service_unavailable", "request_timeout")
+LOOKBACK_SECONDS = 60.0  # how late an audit event may commit after a newer one and still be seen
 POLL_SECONDS = 5.0  # a look even without a poke (a manual lock records no post, so wakes no one)
 
 
@@ -79,7 +81,11 @@ class HomeRefresher:
         self._config = config
         self._directory = directory
         self.min_seconds = float(os.environ.get("MIGRABOT_HOME_MIN_SECONDS") or MIN_SECONDS)
-        self._cursor: int | None = None  # the newest audit event looked at
+        # (when, the newest audit event id then) of each look within LOOKBACK, and the events seen since
+        # the oldest: ids are handed out as rows are inserted, not as they commit, so an event may become
+        # visible after a newer one has been read. Reading from an older id, minus those seen, catches it.
+        self._looks: deque[tuple[float, int]] = deque()
+        self._seen: set[int] = set()
         self._due: dict[str, tuple[float, int]] = {}  # viewer -> (publish no earlier than, failures)
         self._published: dict[str, float] = {}  # viewer -> when their Home was last published
         self._lock = threading.Lock()
@@ -131,10 +137,16 @@ class HomeRefresher:
         return max(0.05, min(POLL_SECONDS, soonest - time.monotonic()))
 
     def _note_changes(self) -> None:
-        if self._cursor is None:
-            self._cursor = audit_newest_id()  # what happened before this bot started is not news
+        now, newest = time.monotonic(), audit_newest_id()
+        if not self._looks:
+            self._looks.append((now, newest))  # what happened before this bot started is not news
             return
-        changed, self._cursor = home_changes(after=self._cursor)
+        while len(self._looks) > 1 and self._looks[1][0] <= now - LOOKBACK_SECONDS:
+            self._looks.popleft()
+        events = home_changes(after=self._looks[0][1])
+        changed = {environment for pk, environment in events if pk not in self._seen}
+        self._seen = {pk for pk, _ in events}
+        self._looks.append((now, newest))
         environments = [self._config.environments[name] for name in changed if name in self._config.environments]
         if not environments:
             return

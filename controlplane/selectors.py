@@ -128,10 +128,7 @@ def audit_newest_id() -> int:
     return newest or 0
 
 
-def home_changes(*, after: int) -> tuple[set[str], int]:
-    """The environments whose Home lines changed in the audit events after id ``after``, and the
-    newest event id seen (where the next look starts)."""
-    newest = max(after, audit_newest_id())
+def home_changes(*, after: int) -> list[tuple[int, str]]:
+    """The audit events after id ``after`` that change what a Home shows: (id, environment)."""
     changed = Q(action__in=HOME_ACTIONS) | Q(detail__state__in=[str(state) for state in HOME_STATES])
-    events = AuditEvent.objects.filter(changed, pk__gt=after, pk__lte=newest).order_by()
-    return set(events.values_list("environment", flat=True).distinct()), newest
+    return list(AuditEvent.objects.filter(changed, pk__gt=after).order_by().values_list("pk", "environment"))

@@ -132,3 +132,20 @@ def test_a_publish_slack_refuses_for_good_is_not_asked_again_until_the_next_chan
     time.sleep(0.6)
     awaiting_approval(setting.env)  # a change: asked again, and shown
     assert setting.homes.refresh() == 2
+
+
+def test_an_event_that_commits_after_a_newer_one_was_read_is_not_missed(setting: Setting) -> None:
+    """On PostgreSQL an id is handed out at insert, not at commit: a lock taken in a transaction that
+    commits late shows up below an id already read. Made here by giving the late one the lower id."""
+    from controlplane.models import AuditEvent
+
+    newest = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    def recorded(pk: int, action: str) -> None:  # with its id given: save() takes only new rows
+        AuditEvent.objects.bulk_create([AuditEvent(pk=pk, environment=setting.env, actor="U0DAVE", action=action)])
+
+    recorded(newest + 10, "lock.acquired")
+    assert setting.homes.refresh() == 2
+    time.sleep(0.6)
+    assert setting.homes.refresh() == 0  # seen: not news twice
+    recorded(newest + 5, "lock.released")
+    assert setting.homes.refresh() == 2, "the late event was missed"
