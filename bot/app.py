@@ -20,6 +20,7 @@ from bot.housekeeping import SWEEP_SECONDS, Housekeeper
 from bot.listeners import actions, commands, home
 from bot.notify import Notifier, with_retries
 from bot.people import People
+from bot.permalinks import Permalinks
 from migrabot.config import Config
 
 
@@ -44,6 +45,7 @@ class Bot:
     notifier: Notifier
     people: People
     homes: HomeRefresher
+    permalinks: Permalinks
 
     def start(self) -> None:
         """Start the background chores in the process that serves Slack (after any fork)."""
@@ -52,11 +54,13 @@ class Bot:
         self.housekeeper.start()
         self.people.start()
         self.homes.start()
+        self.permalinks.start()
 
     def close(self) -> None:
         self.directory.stop()
         self.people.stop()
         self.homes.stop()
+        self.permalinks.stop()
         self.housekeeper.stop()
         self.notifier.stop()
         self.followup.shutdown()
@@ -87,7 +91,8 @@ def build_app(
     directory = directory or Directory(client, groups=_policy_groups(config), **_directory_timing())
     slack = with_retries(client)
     homes = HomeRefresher(slack, config=config, directory=directory)
-    notifier = Notifier(slack, config, after_pass=homes.poke)
+    permalinks = Permalinks(slack, config)
+    notifier = Notifier(slack, config, after_pass=[homes.poke, permalinks.poke])
     followup = FollowUp(config=config, notifier=notifier, enqueue=enqueue)
     commands.register(app, config=config, directory=directory, followup=followup)
     actions.register(app, config=config, directory=directory, followup=followup)
@@ -95,7 +100,7 @@ def build_app(
     sweep_seconds = float(os.environ.get("MIGRABOT_SWEEP_SECONDS") or SWEEP_SECONDS)
     people = People(client, **_people_timing())
     housekeeper = Housekeeper(followup, every_seconds=sweep_seconds)
-    return Bot(app, followup, housekeeper, directory, notifier, people, homes)
+    return Bot(app, followup, housekeeper, directory, notifier, people, homes, permalinks)
 
 
 def _keep_connections() -> None:

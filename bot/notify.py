@@ -16,20 +16,11 @@ honouring ``Retry-After``; each one counted in ``migrabot_slack_retries_total``)
 request: workers record and go on, and the thread catches up when Slack answers again. The one
 exception is a channel the bot cannot post in (``not_in_channel``, ``channel_not_found``): the
 request is ended there, and the requester told privately through the command's ``response_url``.
-
-Once a card is posted and nothing of its request waits to be shown, the notifier asks Slack for
-its permalink (``chat.getPermalink``) and stores it on the request, for the audit site and the
-Home tab. That call is outside the posts'
-order and never touches the request: it is retried with the same backoff for as long as the card
-is recent (``PERMALINK_WINDOW``) and then, or at once where Slack says the message or channel is
-gone, left to the redirect link ``slackui.links`` makes from the channel and ts. The retry state
-lives in the process: a bot restarted meanwhile simply asks again.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 import time
@@ -62,9 +53,6 @@ UNREACHABLE_CHANNEL = ("not_in_channel", "channel_not_found", "is_archived")
 BATCH = 200
 THREADS = int(os.environ.get("MIGRABOT_NOTIFIER_THREADS") or 4)
 RECORD_TRIES = 10
-# A card's permalink is asked for while the card is this recent; older ones keep the redirect link.
-PERMALINK_WINDOW = timedelta(hours=1)
-PERMALINK_GONE = ("channel_not_found", "message_not_found")  # asking again would get the same answer
 
 
 def with_retries(client: WebClient) -> WebClient:
@@ -76,17 +64,16 @@ def with_retries(client: WebClient) -> WebClient:
 
 
 class Notifier:
-    def __init__(self, client: WebClient, config: Config, *, after_pass: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, client: WebClient, config: Config, *, after_pass: Iterable[Callable[[], None]] = ()
+    ) -> None:
         self.client = client
         self.config = config
-        self._after_pass = after_pass  # told after each pass of the loop (``bot.homes``: Homes to re-publish)
+        self._after_pass = list(after_pass)  # told after each pass (``bot.homes``, ``bot.permalinks``: look again)
         self.min_update = timedelta(seconds=float(os.environ.get("MIGRABOT_MIN_UPDATE_SECONDS") or MIN_UPDATE_SECONDS))
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
         self._pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="notifier-request")
-        # Request -> (failed asks, when to ask again: time.monotonic(), inf once given up).
-        self._permalink_tries: dict[int, tuple[int, float]] = {}
-        self._permalink_lock = threading.Lock()
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -118,8 +105,8 @@ class Notifier:
                 log.exception("notifier.failed")
             finally:
                 close_old_connections()
-            if self._after_pass is not None:
-                self._after_pass()
+            for told in self._after_pass:
+                told()
             wake.wait(self._next_pause())
 
     def _next_pause(self) -> float:
@@ -130,11 +117,9 @@ class Notifier:
             .values_list("retry_at", flat=True)
             .first()
         )
-        pause = wake.POLL_SECONDS if soonest is None else (soonest - timezone.now()).total_seconds()
-        with self._permalink_lock:
-            asks = [retry for _, retry in self._permalink_tries.values()]
-        pause = min([pause, *(retry - time.monotonic() for retry in asks)])
-        return max(0.05, min(wake.POLL_SECONDS, pause))
+        if soonest is None:
+            return wake.POLL_SECONDS
+        return max(0.05, min(wake.POLL_SECONDS, (soonest - timezone.now()).total_seconds()))
 
     # --- one pass -----------------------------------------------------------------------------
 
@@ -144,18 +129,13 @@ class Notifier:
         due = Q(retry_at__isnull=True) | Q(retry_at__lte=now)
         pending = Post.objects.filter(due, pending=True, request__environment__in=list(self.config.environments))
         request_ids = list(pending.order_by("request_id").values_list("request_id", flat=True).distinct()[:BATCH])
-        request_ids = sorted({*request_ids, *self._permalinks_due()})
         return sum(self._pool.map(self._reconcile_one, request_ids))
 
     def _reconcile_one(self, request_id: int) -> int:
         """One request's pass, on a pool thread: its failure is logged and holds up no other."""
         try:
             with log_context(request_id=request_id):
-                shown = self._reconcile_request(request_id)
-                # Only once the thread shows everything: a Slack call made before its next post would delay it.
-                if not Post.objects.filter(request_id=request_id, pending=True).exists():
-                    self._ask_permalink(request_id)
-                return shown
+                return self._reconcile_request(request_id)
         except Exception:
             log.exception("notifier.request_failed", extra={"request": request_id})
             return 0
@@ -276,53 +256,6 @@ class Notifier:
             attempts=F("attempts") + 1,
             last_error=error[:255],
         )
-
-    # --- the card's permalink (outside the posts' order; never touches the request) -------------
-
-    def _permalinks_due(self) -> list[int]:
-        """Recent requests whose card is posted with no permalink stored, and not waiting to ask again."""
-        since = timezone.now() - PERMALINK_WINDOW
-        wanted = set(
-            Request.objects.filter(environment__in=list(self.config.environments), permalink="", created_at__gte=since)
-            .exclude(thread_ts="")
-            .values_list("pk", flat=True)
-        )
-        now = time.monotonic()
-        with self._permalink_lock:
-            self._permalink_tries = {pk: tries for pk, tries in self._permalink_tries.items() if pk in wanted}
-            return [pk for pk in wanted if self._permalink_tries.get(pk, (0, now))[1] <= now]
-
-    def _ask_permalink(self, request_id: int) -> None:
-        request = Request.objects.filter(pk=request_id).only("channel", "thread_ts", "permalink").first()
-        with self._permalink_lock:
-            waiting = self._permalink_tries.get(request_id, (0, 0.0))[1] > time.monotonic()
-        if request is None or request.permalink or not request.thread_ts or waiting:
-            return
-        try:
-            response = self.client.chat_getPermalink(channel=request.channel, message_ts=request.thread_ts)
-        except SlackApiError as error:
-            code = str(error.response.get("error", ""))
-            self._permalink_failed(request_id, code, cause="rate_limited" if code == "ratelimited" else "slack_error")
-            return
-        except Exception as error:  # the network: asked again later, like any post
-            self._permalink_failed(request_id, repr(error)[:200], cause="no_answer")
-            return
-        services.request_set_permalink(request_id=request_id, permalink=str(response["permalink"]))
-        with self._permalink_lock:
-            self._permalink_tries.pop(request_id, None)
-
-    def _permalink_failed(self, request_id: int, error: str, *, cause: str) -> None:
-        with self._permalink_lock:
-            failures = self._permalink_tries.get(request_id, (0, 0.0))[0] + 1
-            given_up = error in PERMALINK_GONE
-            backoff = BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS)) - 1]
-            retry = math.inf if given_up else time.monotonic() + backoff
-            self._permalink_tries[request_id] = (failures, retry)
-        if given_up:
-            log.warning("notifier.permalink_unavailable request=%s error=%s: the link redirects", request_id, error)
-            return
-        metrics.slack_retries.labels(cause=cause).inc()
-        log.warning("notifier.permalink_failed request=%s error=%s attempt=%s", request_id, error, failures)
 
     def _unreachable_channel(self, request: Request, error: str) -> None:
         """The bot cannot post where the command was typed: end the request, tell the requester."""

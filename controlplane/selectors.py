@@ -132,3 +132,22 @@ def home_changes(*, after: int) -> list[tuple[int, str]]:
     """The audit events after id ``after`` that change what a Home shows: (id, environment)."""
     changed = Q(action__in=HOME_ACTIONS) | Q(detail__state__in=[str(state) for state in HOME_STATES])
     return list(AuditEvent.objects.filter(changed, pk__gt=after).order_by().values_list("pk", "environment"))
+
+
+#: A request whose thread waits for nobody but people: it has ended, or awaits approval.
+SETTLED_STATES = [State.AWAITING_APPROVAL, *TERMINAL_STATES]
+
+
+def permalinks_wanted(*, environments: list[str], since: timedelta) -> dict[int, tuple[str, str]]:
+    """Requests settled within ``since`` whose card is posted, whose thread shows all of them and
+    which have no permalink stored: request id -> (channel, the card's ts)."""
+    rows = (
+        Request.objects.filter(
+            environment__in=environments, permalink="", state__in=SETTLED_STATES,
+            created_at__gte=timezone.now() - since,
+        )
+        .exclude(thread_ts="")
+        .exclude(posts__pending=True)
+        .values_list("pk", "channel", "thread_ts")
+    )  # fmt: skip
+    return {pk: (channel, ts) for pk, channel, ts in rows}

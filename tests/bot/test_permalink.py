@@ -1,17 +1,19 @@
-"""The card's permalink: asked of Slack once the card is posted, stored on the request, and never
-a cause for the request to wait or fail; where Slack gives none, the link redirects instead."""
+"""The card's permalink: asked of Slack once the request has settled and its thread shows all of
+it, stored on the request, and never a cause for the request to wait or fail; where Slack gives
+none, the link redirects instead."""
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from slack_sdk import WebClient
 
 from bot.notify import Notifier, with_retries
+from bot.permalinks import Permalinks
 from controlplane import services
 from controlplane.models import Request, State
 from migrabot.config import Config, load_config
@@ -38,8 +40,23 @@ def api() -> Iterator[SlackWebAPI]:
         yield server
 
 
-def notifier(api: SlackWebAPI, config: Config) -> Notifier:
-    return Notifier(with_retries(WebClient(token=TOKEN, base_url=api.base_url)), config)
+class Chores:
+    """The notifier and the permalinks' thread of one bot, making their passes as their loops do."""
+
+    def __init__(self, api: SlackWebAPI, config: Config) -> None:
+        client = with_retries(WebClient(token=TOKEN, base_url=api.base_url))
+        self.notify, self.links = Notifier(client, config), Permalinks(client, config)
+
+    def once(self) -> None:
+        self.notify.reconcile()
+        self.links.refresh()
+
+    def until(self, done: Callable[[], object], timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not done():
+            assert time.monotonic() < deadline, "not done in time"
+            self.once()
+            time.sleep(0.05)
 
 
 def new_request(config: Config) -> Request:
@@ -50,18 +67,23 @@ def new_request(config: Config) -> Request:
     return request
 
 
-def reconciled_until(notify: Notifier, done: object, timeout: float = 10.0) -> None:
-    """Notifier passes, as its loop makes them, until ``done()``."""
-    deadline = time.monotonic() + timeout
-    while not done():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "not done in time"
-        notify.reconcile()
-        time.sleep(0.05)
+def settled(request: Request) -> Request:
+    """The request ended, as a worker ends a read."""
+    for frm, to in ((State.RECEIVED, State.RUNNING), (State.RUNNING, State.SUCCEEDED)):
+        moved = services.request_transition(
+            request_id=request.pk, from_states=[frm], to=to, actor="worker", action=f"request.{to}"
+        )
+        assert moved is not None
+    return moved
 
 
 def test_the_cards_permalink_is_stored_and_links_the_thread(api: SlackWebAPI, config: Config) -> None:
     request = new_request(config)
-    notifier(api, config).reconcile()
+    chores = Chores(api, config)
+    chores.once()
+    assert api.calls_to("chat.getPermalink") == [], "asked while its result may be coming: it would delay it"
+    settled(request)
+    chores.until(lambda: Request.objects.get(pk=request.pk).permalink)
     request.refresh_from_db()
     assert request.thread_ts
     expected = f"https://acme.slack.com/archives/{CHANNEL}/p{request.thread_ts.replace('.', '')}"
@@ -72,25 +94,25 @@ def test_the_cards_permalink_is_stored_and_links_the_thread(api: SlackWebAPI, co
 
 
 def test_a_failed_ask_is_retried_and_never_touches_the_request(api: SlackWebAPI, config: Config) -> None:
-    request = new_request(config)
+    request = settled(new_request(config))
     api.fail_next("chat.getPermalink", "internal_error", count=2)
-    notify = notifier(api, config)
-    notify.reconcile()
+    chores = Chores(api, config)
+    chores.once()
     request.refresh_from_db()
-    assert request.thread_ts and not request.permalink and request.state == State.RECEIVED
+    assert request.thread_ts and not request.permalink and request.state == State.SUCCEEDED
     assert "app_redirect" in (thread_url(request) or "")  # the link works meanwhile
-    reconciled_until(notify, lambda: Request.objects.get(pk=request.pk).permalink)
+    chores.until(lambda: Request.objects.get(pk=request.pk).permalink)
     assert len(api.calls_to("chat.getPermalink")) == 3
-    assert Request.objects.get(pk=request.pk).state == State.RECEIVED
+    assert Request.objects.get(pk=request.pk).state == State.SUCCEEDED
     assert not request.posts.filter(pending=True).exists()
 
 
 def test_a_message_slack_cannot_find_keeps_the_redirect_link(api: SlackWebAPI, config: Config) -> None:
-    request = new_request(config)
+    request = settled(new_request(config))
     api.fail_next("chat.getPermalink", "message_not_found")
-    notify = notifier(api, config)
+    chores = Chores(api, config)
     for _ in range(3):
-        notify.reconcile()
+        chores.once()
     request.refresh_from_db()
     assert len(api.calls_to("chat.getPermalink")) == 1  # not asked again: Slack would say the same
     assert not request.permalink
