@@ -81,9 +81,11 @@ class Graphs:
         # between a few milliseconds and a tenth of a second, on every call.
         rows = sorted(recorder.migration_qs.values_list("app", "name", "pk", "applied")) if recorder.has_table() else []
         self.recorded = {(app, name): applied for app, name, _, applied in rows}
-        if self._applied is None or rows != self._applied_rows or self._applied.connection is not connection:
+        if self._applied is None or self._applied.connection is not connection:
             self._applied = MigrationLoader(connection, ignore_no_migrations=True)
-            self._applied_rows = rows
+        elif rows != self._applied_rows:
+            self._applied = _regraphed(self._applied, connection)
+        self._applied_rows = rows
         return self._applied
 
     def executor(self, connection: Any) -> Any:
@@ -97,6 +99,21 @@ class Graphs:
         executor.recorder = MigrationRecorder(connection)
         executor.progress_callback = None
         return executor
+
+
+def _regraphed(loader: Any, connection: Any) -> Any:
+    """A loader of the same files as ``loader`` over the applied migrations read now: the graph
+    rebuilt (it depends on them), the files not loaded again. Django's ``load_disk`` re-imports
+    every migration module (``reload``), most of a rebuild's time; the files are the same ones
+    here, since ``refresh`` drops every loader when one of them changes."""
+    from django.db.migrations.loader import MigrationLoader
+
+    class SameFiles(MigrationLoader):
+        def load_disk(self) -> None:
+            self.disk_migrations = loader.disk_migrations
+            self.migrated_apps, self.unmigrated_apps = set(loader.migrated_apps), set(loader.unmigrated_apps)
+
+    return SameFiles(connection, ignore_no_migrations=True)
 
 
 def _package_folders(name: str) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from migrabot_probe.graphs import GRAPHS
 from migrabot_probe.reversibility import irreversible_operations
 
 
@@ -18,7 +19,20 @@ def plan_sql(loader: Any, migration_plan: list[tuple[Any, bool]], sqls: list[str
 
 
 def steps_sql(loader: Any, migration_plan: list[tuple[Any, bool]]) -> list[str]:
-    return [step_sql(loader, migration, backwards) for migration, backwards in migration_plan]
+    """Each step's SQL, kept for as long as ``loader`` is the process's: the same files and applied
+    migrations (``GRAPHS`` builds another when either changes), so the same graph the SQL comes
+    from. Rendering the project state for it is most of a plan's time: a warm session's re-plan
+    before a run, and a run process told to go after it prepared, do not compute it again."""
+    known: dict[tuple[str, str, bool], str]
+    cached_for, known = GRAPHS.memo.get("sql", (None, {}))
+    if cached_for is not loader:
+        known = {}
+        GRAPHS.memo["sql"] = (loader, known)
+    for migration, backwards in migration_plan:
+        key = (migration.app_label, migration.name, backwards)
+        if key not in known:
+            known[key] = step_sql(loader, migration, backwards)
+    return [known[(migration.app_label, migration.name, backwards)] for migration, backwards in migration_plan]
 
 
 def step_sql(loader: Any, migration: Any, backwards: bool) -> str:

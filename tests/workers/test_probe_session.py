@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -63,7 +64,20 @@ def same_as_manage_py(example_project: Path, database_url: str, manage: Callable
 
         assert showmigrations_text(target.probe("showmigrations")) == printed("showmigrations", "--list")
         for args in plans:
-            assert plan_text(target.probe("plan", *args)) == printed("migrate", "--plan", *args)
+            planned = target.probe("plan", *args)
+            assert plan_text(planned) == printed("migrate", "--plan", *args)
+            # Its SQL too, kept by the session between calls while nothing changed (sql.steps_sql):
+            # each step's as sqlmigrate prints it, or where sqlmigrate cannot (an irreversible step), said so.
+            sections = re.split(r"^(-- \S+\.\S+(?: \(backwards\))?)\n", planned["sql"], flags=re.MULTILINE)[1:]
+            assert len(sections) == 2 * len(planned["steps"])
+            for step, header, body in zip(planned["steps"], sections[::2], sections[1::2], strict=True):
+                backwards = ["--backwards"] if step["backwards"] else []
+                assert header == f"-- {step['app']}.{step['name']}{' (backwards)' if backwards else ''}"
+                sqlmigrate = manage(example_project, database_url, "sqlmigrate", *backwards, step["app"], step["name"])
+                if sqlmigrate.returncode == 0:
+                    assert body == sqlmigrate.stdout
+                else:
+                    assert "is not reversible" in sqlmigrate.stderr and body.startswith("-- IRREVERSIBLE")
 
     return check
 
@@ -103,6 +117,7 @@ def test_a_same_size_same_second_edit_is_seen_and_its_hash_is_the_code_that_load
 
     after = target.probe("plan", "accounts")
     assert "Add field scores to customer" in plan_text(after)
+    assert '"points"' in before["sql"] and '"scores"' in after["sql"] and '"points"' not in after["sql"]
     (step,) = [s for s in after["steps"] if s["name"] == "0005_added"]
     assert step["sha256"] != [s for s in before["steps"] if s["name"] == "0005_added"][0]["sha256"]
     assert step["sha256"] == hashlib.sha256(new.read_bytes()).hexdigest()
