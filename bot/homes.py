@@ -27,10 +27,10 @@ from collections import deque
 from datetime import timedelta
 from typing import Any
 
-from django.db import close_old_connections
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.chores import PokedChore
 from bot.directory import Directory
 from controlplane.approvals import approvals_pending_for
 from controlplane.locks import lock_current
@@ -75,8 +75,11 @@ def build_home(viewer: str, *, config: Config, directory: Directory) -> dict[str
     return home_view(pending, states)
 
 
-class HomeRefresher:
+class HomeRefresher(PokedChore):
+    name = "home-refresh"
+
     def __init__(self, client: WebClient, *, config: Config, directory: Directory) -> None:
+        super().__init__()
         self._client = client
         self._config = config
         self._directory = directory
@@ -89,23 +92,6 @@ class HomeRefresher:
         self._due: dict[str, tuple[float, int]] = {}  # viewer -> (publish no earlier than, failures)
         self._published: dict[str, float] = {}  # viewer -> when their Home was last published
         self._lock = threading.Lock()
-        self._poked = threading.Event()
-        self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._thread = threading.Thread(target=self._loop, name="home-refresh", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._poked.set()
-
-    def poke(self) -> None:
-        """Something may have changed (the notifier's pass): look soon, off the caller's thread."""
-        self._poked.set()
 
     def drawn(self, viewer: str) -> None:
         """The viewer's Home is being drawn afresh (they opened it): what changed before is in it."""
@@ -118,18 +104,7 @@ class HomeRefresher:
         self._note_changes()
         return sum(self._publish(viewer) for viewer in self._due_now())
 
-    def _loop(self) -> None:
-        while not self._stopped.is_set():
-            self._poked.wait(self._pause())
-            self._poked.clear()
-            try:
-                self.refresh()
-            except Exception:  # the control plane: the next look tries again
-                log.exception("home.refresh_failed")
-            finally:
-                close_old_connections()
-
-    def _pause(self) -> float:
+    def pause(self) -> float:
         with self._lock:
             soonest = min((at for at, _ in self._due.values()), default=None)
         if soonest is None:

@@ -16,14 +16,13 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import threading
 import time
 from datetime import timedelta
 
-from django.db import close_old_connections
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.chores import PokedChore
 from controlplane import services
 from controlplane.selectors import permalinks_wanted
 from migrabot import metrics
@@ -38,29 +37,16 @@ MIN_SECONDS = 0.5  # between looks, however often it is poked
 BATCH = 50  # asks a look: within chat.getPermalink's limit
 
 
-class Permalinks:
+class Permalinks(PokedChore):
+    name = "permalinks"
+    min_gap = MIN_SECONDS
+
     def __init__(self, client: WebClient, config: Config) -> None:
+        super().__init__()
         self._client = copy.copy(client)
         self._client.retry_handlers = []  # our own backoff: a Retry-After would hold this thread
         self._config = config
         self._tries: dict[int, tuple[int, float]] = {}  # request -> (failed asks, next ask; inf: given up)
-        self._poked = threading.Event()
-        self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._thread = threading.Thread(target=self._loop, name="permalinks", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._poked.set()
-
-    def poke(self) -> None:
-        """Something may have settled (the notifier's pass): look soon, off the caller's thread."""
-        self._poked.set()
 
     def refresh(self) -> int:
         """Ask for the permalinks due; how many were stored."""
@@ -70,19 +56,7 @@ class Permalinks:
         due = [pk for pk in sorted(wanted) if self._tries.get(pk, (0, now))[1] <= now][:BATCH]
         return sum(self._ask(pk, *wanted[pk]) for pk in due)
 
-    def _loop(self) -> None:
-        while not self._stopped.is_set():
-            self._poked.wait(self._pause())
-            self._poked.clear()
-            try:
-                self.refresh()
-            except Exception:  # the control plane: the next look tries again
-                log.exception("permalinks.failed")
-            finally:
-                close_old_connections()
-            self._stopped.wait(MIN_SECONDS)
-
-    def _pause(self) -> float:
+    def pause(self) -> float:
         soonest = min((retry for _, retry in self._tries.values()), default=math.inf)
         return max(0.05, min(POLL_SECONDS, soonest - time.monotonic()))
 
@@ -109,4 +83,4 @@ class Permalinks:
         backoff = BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS)) - 1]
         self._tries[request_id] = (failures, time.monotonic() + backoff)
         metrics.slack_retries.labels(cause=cause).inc()
-        log.warning("permalinks.failed request=%s error=%s attempt=%s", request_id, error, failures)
+        log.warning("permalinks.ask_failed request=%s error=%s attempt=%s", request_id, error, failures)
