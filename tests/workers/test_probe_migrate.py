@@ -55,6 +55,23 @@ class Migration(migrations.Migration):
     operations = [migrations.RunPython(wait_for_the_reader, migrations.RunPython.noop)]
 '''
 
+# Registers an exit handler, as an error reporter's SDK does to flush what it captured.
+EXIT_HANDLER_MIGRATION = '''
+import atexit
+import pathlib
+
+from django.db import migrations
+
+
+def report_at_exit(apps, schema_editor):
+    atexit.register(pathlib.Path({flushed!r}).write_text, "flushed")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("marketplace", "0006_alter_listing_title")]
+    operations = [migrations.RunPython(report_at_exit, migrations.RunPython.noop)]
+'''
+
 TABLES = "import json; from django.db import connection; print(json.dumps(connection.introspection.table_names()))"
 # What manage.py sees of a database, in one process: `showmigrations --list`, the content types
 # post_migrate created, and the tables.
@@ -167,6 +184,20 @@ def test_events_stream_while_the_migration_runs(
         if document.get("event") == "apply_start":
             seen.touch()
     assert document == {"result": {"applied": ["marketplace.0007_wait"], "unapplied": []}}
+
+
+def test_the_projects_exit_handlers_run_when_the_probe_ends(
+    target: Target, manage_ok: Callable[..., str], example_project: Path, tmp_path: Path
+) -> None:
+    """The probe ends without Python's slow teardown, but what a migration's code left to run at exit
+    (an error reporter flushing its events) still runs."""
+    flushed = tmp_path / "flushed"
+    migration = example_project / "marketplace" / "migrations" / "0007_exit_handler.py"
+    migration.write_text(EXIT_HANDLER_MIGRATION.format(flushed=str(flushed)))
+    manage_ok("migrate", "marketplace", "0006")
+    documents = list(target.stream("migrate", "marketplace"))
+    assert documents[-1] == {"result": {"applied": ["marketplace.0007_exit_handler"], "unapplied": []}}
+    assert flushed.read_text() == "flushed"
 
 
 def test_fake_marks_migrations_without_touching_the_schema(target: Target, manage_ok: Callable[..., str]) -> None:
