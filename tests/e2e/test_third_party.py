@@ -117,3 +117,19 @@ def test_a_vendor_rollback_names_each_column_it_drops(vendor_stack: Stack) -> No
     assert "`vendorcms_page.body` (2 rows with a value)" in asked.thread
     assert "`vendorcms_page.slug` (2 rows with a value)" in asked.thread
     assert "Renumber" not in asked.thread
+
+
+@pytest.mark.parametrize(("env", "user"), [("staging", "U0CAROL"), ("prod", "U0ALICE")])
+def test_a_rollback_says_what_comes_back_empty_what_code_runs_and_why_another_app_moves(
+    vendor_stack: Stack, env: str, user: str
+) -> None:
+    """The example project's own reversed RemoveField and RunPython, and its cross-app dependency
+    (media.0004_banner on marketplace.0006), through the stand-in on SQLite and PostgreSQL."""
+    manage(vendor_stack, env, "migrate", "--noinput")
+    asked = vendor_stack.chat.say(f"rollback {env} accounts 0002", user=user)
+    assert asked.request is not None and asked.request.state == "awaiting_approval", asked.thread
+    assert "🕳️ `accounts_profile.website` comes back empty (its old values are not restored)" in asked.thread
+    assert "🐍 runs `accounts.migrations.0003_fill_display_names.clear_display_names`" in asked.thread
+    cascading = vendor_stack.chat.say(f"rollback {env} marketplace 0005", user=user)
+    assert cascading.request is not None and cascading.request.state == "awaiting_approval", cascading.thread
+    assert "↪️ also unapplies 1 migration in `media`, because `media.0004_banner` depends on" in cascading.thread
