@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -126,8 +127,19 @@ def _release_connection(next: Callable[[], None]) -> None:
         next()
     finally:
         close_old_connections()
-        if connection.vendor == "sqlite" and connection.connection is not None:
-            connection.connection.execute("PRAGMA wal_autocheckpoint = 0")
+        _no_autocheckpoint()
+
+
+_checkpointless = threading.local()  # the SQLite connection of this serving thread already told
+
+
+def _no_autocheckpoint() -> None:
+    """Once per SQLite connection of a serving thread, not a statement on every request."""
+    raw = connection.connection
+    if connection.vendor != "sqlite" or raw is None or getattr(_checkpointless, "raw", None) is raw:
+        return
+    raw.execute("PRAGMA wal_autocheckpoint = 0")
+    _checkpointless.raw = raw
 
 
 def _bot_token(token: str) -> Callable[..., AuthorizeResult]:

@@ -9,12 +9,13 @@ from django.db import DatabaseError
 from slack_bolt import Ack, App
 
 from bot import control
+from bot.catalogs import Catalogs
 from bot.directory import Directory
 from bot.followup import FollowUp
 from bot.grammar import VERBS, Audience, Command, Kind, parse
 from bot.refusals import audit_refusal
 from bot.resolve import resolve
-from controlplane import selectors, services
+from controlplane import services
 from controlplane.errors import Refusal
 from controlplane.locks import lock_current
 from controlplane.policy import authorize
@@ -26,17 +27,15 @@ log = logging.getLogger(__name__)
 
 
 def register(app: App, *, config: Config, directory: Directory, followup: FollowUp) -> None:
+    catalogs = Catalogs()
+
     @app.command(config.slash_command)
     @log_context()  # its lines name the environment, verb and request once they are known
     def on_command(ack: Ack, body: dict[str, Any]) -> None:
         user, channel = body["user_id"], body["channel_id"]
         environment = ""  # known once the command resolves, so its refusals can be found by it
         try:
-            command = resolve(
-                parse(body.get("text", "")),
-                config=config,
-                catalog_of=lambda env: selectors.catalog_get(environment=env),
-            )
+            command = _resolve(parse(body.get("text", "")), config, catalogs)
             environment = command.env or ""
             log_bind(environment=environment, verb=command.verb.name)
             if command.env is not None and command.verb.audience is not Audience.ANYONE:
@@ -65,6 +64,14 @@ def register(app: App, *, config: Config, directory: Directory, followup: Follow
         except DatabaseError:
             log.exception("command.control_plane_unreachable user=%s", user)
             ack(messages.control_plane_down())
+
+
+def _resolve(parsed: Command, config: Config, catalogs: Catalogs) -> Command:
+    """Resolved against the cached catalog; what that refuses, against the control plane's now."""
+    try:
+        return resolve(parsed, config=config, catalog_of=catalogs.cached)
+    except Refusal:
+        return resolve(parsed, config=config, catalog_of=catalogs.fresh)
 
 
 def _queue(command: Command, body: dict[str, Any], followup: FollowUp) -> str:

@@ -1,5 +1,6 @@
 """The ack path in process: a thread keeps its control-plane connection from one command to the
-next, and leaves SQLite's checkpoints to the other connections."""
+next, leaves SQLite's checkpoints to the other connections, and reads a catalog once a second at
+most — yet resolves what was published since."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
@@ -81,3 +83,27 @@ def test_the_thread_that_acks_leaves_checkpoints_to_the_others(bot: Bot) -> None
         cursor.execute("PRAGMA wal_autocheckpoint")
         assert cursor.fetchone()[0] == 0
 
+
+
+def _statements(bot: Bot, text: str) -> list[str]:
+    with CaptureQueriesContext(connection) as queries:
+        command(bot, text)
+    return [query["sql"] for query in queries.captured_queries]
+
+
+def test_commands_in_a_row_read_the_catalog_and_tell_sqlite_once(bot: Bot) -> None:
+    command(bot, f"showmigrations {ENV} accounts")
+    again = _statements(bot, f"showmigrations {ENV} accounts")
+    assert not [sql for sql in again if "controlplane_catalog" in sql], again
+    assert not [sql for sql in again if "PRAGMA" in sql], again
+    assert any("INSERT" in sql for sql in again)  # the command was still recorded
+
+
+def test_a_migration_published_a_moment_ago_is_resolved_despite_the_cached_catalog(bot: Bot) -> None:
+    command(bot, f"showmigrations {ENV} accounts")  # the catalog is cached now
+    services.catalog_publish(environment=ENV, apps={"accounts": ["0001_initial", "0002_profile", "0003_avatar"]})
+    try:
+        request = command(bot, f"plan {ENV} accounts 0003")
+        assert request.args[-1] == "0003_avatar", request.args  # not refused: the control plane was asked again
+    finally:
+        services.catalog_publish(environment=ENV, apps={"accounts": ["0001_initial", "0002_profile"]})
