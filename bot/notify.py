@@ -11,8 +11,11 @@ conditional update before its Slack call, so only one of them makes it.
 Requests are reconciled side by side (``MIGRABOT_NOTIFIER_THREADS``, default 4): each request's
 posts by one thread at a time, in order, so one slow thread (or a Slack call that waits out a
 rate limit) holds up only its own. Slack failures are logged and retried with backoff
-(slack_sdk's retry handlers for rate limits, server and connection errors first; then per post,
-honouring ``Retry-After``; each one counted in ``migrabot_slack_retries_total``). They never touch a
+(slack_sdk's retry handlers for server and connection errors first; then per post, honouring
+``Retry-After``; each one counted in ``migrabot_slack_retries_total``). A rate limit is Slack's for
+a method (in a channel, for new messages): once one post meets it, every pending post it covers
+waits out the same ``Retry-After`` (one update), and no pool thread sleeps it out to call again —
+a burst of commands in one channel cost two refused calls a card a pass before. They never touch a
 request: workers record and go on, and the thread catches up when Slack answers again. The one
 exception is a channel the bot cannot post in (``not_in_channel``, ``channel_not_found``): the
 request is ended there, and the requester told privately through the command's ``response_url``.
@@ -26,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DatabaseError, close_old_connections, transaction
@@ -53,6 +56,7 @@ UNREACHABLE_CHANNEL = ("not_in_channel", "channel_not_found", "is_archived")
 BATCH = 200
 THREADS = int(os.environ.get("MIGRABOT_NOTIFIER_THREADS") or 4)
 RECORD_TRIES = 10
+FILES = "files.upload"  # uploads: a limit of their own, which holds no message
 
 
 def with_retries(client: WebClient) -> WebClient:
@@ -67,13 +71,17 @@ class Notifier:
     def __init__(
         self, client: WebClient, config: Config, *, after_pass: Iterable[Callable[[], None]] = ()
     ) -> None:
-        self.client = client
+        self.client = client  # the bot's own words to one person or a channel (``tell``, ``announce``)
+        self._posting = _scheduled_on_rate_limits(client)  # the threads' posts
         self.config = config
         self._after_pass = list(after_pass)  # told after each pass (``bot.homes``, ``bot.permalinks``: look again)
         self.min_update = timedelta(seconds=float(os.environ.get("MIGRABOT_MIN_UPDATE_SECONDS") or MIN_UPDATE_SECONDS))
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
         self._pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="notifier-request")
+        self._holds: dict[tuple[str, str], datetime] = {}  # a rate limit met (``_limit_of``): until when
+        self._turns: dict[tuple[str, str], threading.Lock] = {}  # one call at a time against a limit
+        self._holds_lock = threading.Lock()
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -170,8 +178,22 @@ class Notifier:
         return any(other.id < post.id and other.key != "card" and not other.ts for other in posts)
 
     def _show(self, request: Request, post: Post) -> bool:
-        """Claim the post, make one Slack call, record what Slack now shows; False if not shown."""
+        """Claim the post, make one Slack call, record what Slack now shows; False if not shown.
+        One call at a time against each of Slack's limits (``_limit_of``): when it is met, one call
+        finds out and the posts waiting behind it are held with it (``_hold_alike``)."""
+        limit = _limit_of(request, post)
+        with self._holds_lock:
+            turn = self._turns.setdefault(limit, threading.Lock())
+        with turn:
+            return self._show_in_turn(request, post, limit)
+
+    def _show_in_turn(self, request: Request, post: Post, limit: tuple[str, str]) -> bool:
         now = timezone.now()
+        with self._holds_lock:
+            held_until = self._holds.get(limit)
+        if held_until is not None and held_until > now:  # met since this pass began
+            Post.objects.filter(pk=post.pk).update(retry_at=held_until)
+            return False
         unclaimed = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
         claimed = Post.objects.filter(unclaimed, pk=post.pk, pending=True).update(claimed_until=now + CLAIM)
         if not claimed:
@@ -186,6 +208,8 @@ class Notifier:
         except SlackApiError as error:
             code, retry_after = str(error.response.get("error", "")), error.response.headers.get("Retry-After")
             self._failed(request, post, code, retry_after, cause="rate_limited" if retry_after else "slack_error")
+            if retry_after:
+                self._hold_alike(request, post, limit)
             return False
         except Exception as error:  # the network, or a broken render: retried, never fatal
             self._failed(request, post, repr(error)[:200], None, cause="no_answer")
@@ -229,17 +253,19 @@ class Notifier:
             if post.ts or upload == thread.SKIP:
                 return post.ts or "skipped"  # a file is never changed once shared
             filename, title, content = upload
-            response = self.client.files_upload_v2(
+            response = self._posting.files_upload_v2(
                 channel=request.channel, thread_ts=request.thread_ts, filename=filename, title=title, content=content
             )
             shared: dict[str, Any] = response.get("file", {})
             return str(shared.get("id", "file"))
         text, blocks = thread.render(post, request, self.config)
         if post.ts:
-            self.client.chat_update(channel=request.channel, ts=post.ts, text=text, blocks=blocks)
+            self._posting.chat_update(channel=request.channel, ts=post.ts, text=text, blocks=blocks)
             return post.ts
         thread_ts = None if post.key == "card" else request.thread_ts
-        response = self.client.chat_postMessage(channel=request.channel, thread_ts=thread_ts, text=text, blocks=blocks)
+        response = self._posting.chat_postMessage(
+            channel=request.channel, thread_ts=thread_ts, text=text, blocks=blocks
+        )
         return str(response["ts"])
 
     def _failed(self, request: Request, post: Post, error: str, retry_after: str | None, *, cause: str) -> None:
@@ -256,6 +282,21 @@ class Notifier:
             attempts=F("attempts") + 1,
             last_error=error[:255],
         )
+
+    def _hold_alike(self, request: Request, post: Post, limit: tuple[str, str]) -> None:
+        """Every other pending post that the limit the post met covers waits as long as it does:
+        new messages in the same channel (chat.postMessage is limited per channel), or every update
+        (chat.update, per workspace); in one update, and here for the posts this pass still holds."""
+        retry_at = Post.objects.values_list("retry_at", flat=True).get(pk=post.pk)
+        assert retry_at is not None
+        with self._holds_lock:
+            self._holds[limit] = retry_at
+        if limit[0] == FILES:
+            return
+        alike = Post.objects.filter(pending=True, request__environment__in=list(self.config.environments))
+        alike = alike.filter(ts="", request__channel=request.channel) if not post.ts else alike.exclude(ts="")
+        waiting_less = Q(retry_at__isnull=True) | Q(retry_at__lt=retry_at)
+        alike.filter(waiting_less).exclude(pk=post.pk).update(retry_at=retry_at)
 
     def _unreachable_channel(self, request: Request, error: str) -> None:
         """The bot cannot post where the command was typed: end the request, tell the requester."""
@@ -281,3 +322,20 @@ class Notifier:
     def announce(self, *, channel: str, text: str) -> None:
         self.client.chat_postMessage(channel=channel, text=text)
 
+
+def _limit_of(request: Request, post: Post) -> tuple[str, str]:
+    """Which of Slack's rate limits a post's call counts against: a file's upload, a message's
+    update (per workspace), or a new message (per channel)."""
+    if thread.as_file(post, request) is not None:
+        return FILES, ""
+    return ("chat.update", "") if post.ts else ("chat.postMessage", request.channel)
+
+
+def _scheduled_on_rate_limits(client: WebClient) -> WebClient:
+    """The client without slack_sdk's rate-limit handler: a refused post is put back on the
+    schedule with those its limit covers (``Notifier._hold_alike``), not slept out in a pool thread."""
+    handlers = [handler for handler in client.retry_handlers if not isinstance(handler, RateLimitErrorRetryHandler)]
+    return WebClient(
+        token=client.token, base_url=client.base_url, timeout=client.timeout, headers=client.headers,
+        proxy=client.proxy, ssl=client.ssl, retry_handlers=handlers,
+    )  # fmt: skip
