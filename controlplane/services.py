@@ -7,13 +7,14 @@ first wins and everyone else gets ``None``, so a redelivered task or a double cl
 from __future__ import annotations
 
 import secrets
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Model
 from django.utils import timezone
 
 from controlplane import wake
@@ -45,37 +46,84 @@ def audit_record(
     )
 
 
-def request_create(
-    *,
-    verb: str,
-    environment: str,
-    args: list[str],
-    requester: str,
-    channel: str,
-    trigger_id: str | None,
-    response_url: str = "",
-) -> tuple[Request, bool]:
+@dataclass(frozen=True)
+class NewRequest:
+    """A command to record: what was asked, by whom, where (``trigger_id``: Slack's, one a command)."""
+
+    verb: str
+    environment: str
+    args: list[str]
+    requester: str
+    channel: str
+    trigger_id: str | None
+    response_url: str = ""
+
+
+def request_create(**asked: Any) -> tuple[Request, bool]:
     """Record a new request and its card; a second delivery of the same trigger returns the first (False)."""
+    return requests_create([NewRequest(**asked)])[0]
+
+
+def requests_create(batch: Sequence[NewRequest]) -> list[tuple[Request, bool]]:
+    """Record new requests, each with its audit event and card, in one transaction (a batch is the
+    intake's group commit: ``bot.intake``). A trigger recorded already (Slack delivered the command
+    twice, to this bot or another) returns the request it made, with False; so does one recorded
+    by another bot while this transaction ran, for a batch of one (a larger one raises)."""
     try:
         with transaction.atomic():
-            request = Request.objects.create(
-                verb=verb,
-                environment=environment,
-                args=args,
-                requester=requester,
-                channel=channel,
-                trigger_id=trigger_id or None,
-                response_url=response_url,
-            )
-            audit_record(actor=requester, action="request.created", request=request, args=args, verb=verb)
-            # The card, created outright: a request this transaction made has no posts to update,
-            # and this is the ack path (``post_record`` tries an update first, then a savepoint).
-            Post.objects.create(request=request, key="card", kind="card")
-            wake.after_commit()
-            _count_after_commit(request)
+            return _requests_create(batch)
     except IntegrityError:
-        return Request.objects.get(trigger_id=trigger_id), False
-    return request, True
+        # A trigger recorded meanwhile, by another bot. In a batch, the intake writes each alone then.
+        first = None
+        if len(batch) == 1 and batch[0].trigger_id:
+            first = Request.objects.filter(trigger_id=batch[0].trigger_id).first()
+        if first is None:
+            raise
+        return [(first, False)]
+
+
+def _requests_create(batch: Sequence[NewRequest]) -> list[tuple[Request, bool]]:
+    outcomes: list[tuple[Request, bool]] = []
+    by_trigger: dict[str, Request] = {}  # twice in one batch: recorded once (one seen before: IntegrityError)
+    for asked in batch:
+        first = by_trigger.get(asked.trigger_id) if asked.trigger_id else None
+        if first is not None:
+            outcomes.append((first, False))
+            continue
+        request = Request(
+            verb=asked.verb,
+            environment=asked.environment,
+            args=asked.args,
+            requester=asked.requester,
+            channel=asked.channel,
+            trigger_id=asked.trigger_id or None,
+            response_url=asked.response_url,
+        )
+        outcomes.append((request, True))
+        if asked.trigger_id:
+            by_trigger[asked.trigger_id] = request
+    new = [request for request, created in outcomes if created]
+    _insert(Request, new)
+    _insert(AuditEvent, [
+        AuditEvent(request=request, environment=request.environment, actor=request.requester,
+                   action="request.created", detail={"args": request.args, "verb": request.verb})
+        for request in new
+    ])  # fmt: skip
+    # The card, created outright: a new request has no posts to update (``post_record`` would try).
+    _insert(Post, [Post(request=request, key="card", kind="card") for request in new])
+    wake.after_commit()
+    for request in new:
+        _count_after_commit(request)
+    return outcomes
+
+
+def _insert(model: type[Model], rows: list[Any]) -> None:
+    """Rows of one model in one statement (their keys come back: PostgreSQL, SQLite >= 3.35); one
+    row by ``save``, which costs less than ``bulk_create`` for one (0.9 against 1.4 ms a request)."""
+    if len(rows) == 1:
+        rows[0].save(force_insert=True)
+    elif rows:
+        model._default_manager.bulk_create(rows)
 
 
 def request_attach_card(*, request_id: int, thread_ts: str) -> None:

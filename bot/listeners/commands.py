@@ -13,6 +13,7 @@ from bot.catalogs import Catalogs
 from bot.directory import Directory
 from bot.followup import FollowUp
 from bot.grammar import VERBS, Audience, Command, Kind, parse
+from bot.intake import Intake
 from bot.refusals import audit_refusal
 from bot.resolve import resolve
 from controlplane import services
@@ -26,7 +27,7 @@ from migrabot.logs import log_bind, log_context
 log = logging.getLogger(__name__)
 
 
-def register(app: App, *, config: Config, directory: Directory, followup: FollowUp) -> None:
+def register(app: App, *, config: Config, directory: Directory, followup: FollowUp, intake: Intake) -> None:
     catalogs = Catalogs()
 
     @app.command(config.slash_command)
@@ -54,7 +55,7 @@ def register(app: App, *, config: Config, directory: Directory, followup: Follow
             elif command.verb.kind is Kind.CONTROL:
                 ack(_control(command, config, user, channel, directory, followup))
             else:
-                ack(_queue(command, body, followup))
+                ack(_queue(command, body, intake, followup))
         except Refusal as refusal:
             log.info("command.refused user=%s reason=%s", user, refusal)
             ack(str(refusal))
@@ -74,17 +75,19 @@ def _resolve(parsed: Command, config: Config, catalogs: Catalogs) -> Command:
         return resolve(parsed, config=config, catalog_of=catalogs.fresh)
 
 
-def _queue(command: Command, body: dict[str, Any], followup: FollowUp) -> str:
+def _queue(command: Command, body: dict[str, Any], intake: Intake, followup: FollowUp) -> str:
     """Record a request (and its card, which the notifier posts) and queue it after the ack."""
     assert command.env is not None
-    request, created = services.request_create(
-        verb=command.verb.name,
-        environment=command.env,
-        args=command.args,
-        requester=body["user_id"],
-        channel=body["channel_id"],
-        trigger_id=body.get("trigger_id"),
-        response_url=_slack_url(body.get("response_url", "")),
+    request, created = intake.record(
+        services.NewRequest(
+            verb=command.verb.name,
+            environment=command.env,
+            args=command.args,
+            requester=body["user_id"],
+            channel=body["channel_id"],
+            trigger_id=body.get("trigger_id"),
+            response_url=_slack_url(body.get("response_url", "")),
+        )
     )
     log_bind(request_id=request.pk)
     if not created:
