@@ -29,11 +29,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DatabaseError, close_old_connections, transaction
-from django.db.models import Case, F, Q, When
+from django.db.models import Case, F, Q, QuerySet, When
 from django.utils import timezone
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -136,11 +137,43 @@ class Notifier:
         now = timezone.now()
         due = Q(retry_at__isnull=True) | Q(retry_at__lte=now)
         pending = Post.objects.filter(due, pending=True, request__environment__in=list(self.config.environments))
-        request_ids = list(pending.order_by("request_id").values_list("request_id", flat=True).distinct()[:BATCH])
-        return sum(self._pool.map(self._reconcile_one, request_ids))
+        pending = self._not_held(pending, now)
+        requests: dict[int, _Due] = {}
+        posts = pending.order_by("request_id").values_list("request_id", "request__channel", "ts")
+        for request_id, channel, ts in posts[: BATCH * 10]:  # a request has a few posts pending at most
+            if request_id not in requests and len(requests) == BATCH:
+                break
+            known = requests.setdefault(request_id, _Due(request_id, channel))
+            known.updates = known.updates or bool(ts)
+        return sum(self._pool.map(self._reconcile_one, requests.values()))
 
-    def _reconcile_one(self, request_id: int) -> int:
-        """One request's pass, on a pool thread: its failure is logged and holds up no other."""
+    def _held(self, limit: tuple[str, str], now: datetime) -> datetime | None:
+        """Until when a rate limit met holds the posts it covers; None if it holds none now."""
+        with self._holds_lock:
+            until = self._holds.get(limit)
+        return until if until is not None and until > now else None
+
+    def _not_held(self, posts: QuerySet[Post], now: datetime) -> QuerySet[Post]:
+        """Without the posts a rate limit met holds: those recorded since it was met have no
+        ``retry_at`` yet, and a burst of commands in a held channel would cost each card its reads
+        every pass."""
+        with self._holds_lock:
+            held = [limit for limit, until in self._holds.items() if until > now]
+        channels = [channel for method, channel in held if method == "chat.postMessage"]
+        if channels:
+            posts = posts.exclude(ts="", request__channel__in=channels)
+        if ("chat.update", "") in held:
+            posts = posts.filter(ts="")
+        return posts
+
+    def _reconcile_one(self, due: _Due) -> int:
+        """One request's pass, on a pool thread: its failure is logged and holds up no other.
+        Nothing is read for a request with only new messages due in a channel a rate limit holds
+        since the pass began (a burst's cards, once a hold ends: one of them is posted, and the
+        next meets the limit again)."""
+        request_id = due.request_id
+        if not due.updates and self._held(("chat.postMessage", due.channel), timezone.now()):
+            return 0
         try:
             with log_context(request_id=request_id):
                 return self._reconcile_request(request_id)
@@ -189,9 +222,8 @@ class Notifier:
 
     def _show_in_turn(self, request: Request, post: Post, limit: tuple[str, str]) -> bool:
         now = timezone.now()
-        with self._holds_lock:
-            held_until = self._holds.get(limit)
-        if held_until is not None and held_until > now:  # met since this pass began
+        held_until = self._held(limit, now)
+        if held_until is not None:  # met since this pass began
             Post.objects.filter(pk=post.pk).update(retry_at=held_until)
             return False
         unclaimed = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
@@ -321,6 +353,15 @@ class Notifier:
 
     def announce(self, *, channel: str, text: str) -> None:
         self.client.chat_postMessage(channel=channel, text=text)
+
+
+@dataclass
+class _Due:
+    """A request with posts due, as a pass found it: its channel, and whether an update is among them."""
+
+    request_id: int
+    channel: str
+    updates: bool = False
 
 
 def _limit_of(request: Request, post: Post) -> tuple[str, str]:

@@ -82,3 +82,22 @@ def test_a_limit_met_in_one_channel_holds_no_other(api: SlackWebAPI, config: Con
     quiet = _cards(config, "C0QUIET", 2)
     _passes(notifier, 0.3)
     assert not Post.objects.filter(request_id__in=quiet, ts="").exists()
+
+
+def test_cards_recorded_while_their_channel_is_held_are_not_even_read_until_it_ends(
+    api: SlackWebAPI, config: Config
+) -> None:
+    notifier = Notifier(with_retries(WebClient(token=TOKEN, base_url=api.base_url)), config)
+    _cards(config, "C0HELD", 4)
+    notifier.reconcile()  # two posted, then one refused: C0HELD is held for a second
+    assert [call.status for call in api.calls_to("chat.postMessage")].count(429) == 1
+    later = _cards(config, "C0HELD", 10)
+    calls = len(api.calls)
+    notifier.reconcile()
+    assert len(api.calls) == calls
+    # Not read: a pass that read them would have put them on the hold's schedule (``retry_at``).
+    assert not Post.objects.filter(request_id__in=later, retry_at__isnull=False).exists()
+    api.set_rate_limits(False)
+    time.sleep(1.2)  # the hold is over
+    _passes(notifier, 0.5)
+    assert not Post.objects.filter(request_id__in=later, ts="").exists()  # read and posted in their turn
