@@ -3,7 +3,9 @@
 A background thread of the bot's process (started with the others in ``Bot.start``, never on
 the ack path) asks Slack's ``users.info`` (Tier 4) about each person named in requests,
 approvals, locks and events whose cached name is missing or older than ``MAX_AGE``, at most
-``BATCH`` a pass. A failed pass (an error from Slack, or no network) is logged and tried again
+``BATCH`` a pass. Its first pass reads who is named in every row; later passes only the rows
+written since (``selectors.people_named``), so a pass costs what a minute wrote, not the audit
+trail's whole length. A failed pass (an error from Slack, or no network) is logged and tried again
 with backoff; it never stops the thread or the bot. Slack knowing no such user is cached too
 (a blank name), so it is not asked again before ``MAX_AGE``.
 """
@@ -20,7 +22,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from controlplane import services
-from controlplane.selectors import users_to_look_up
+from controlplane.selectors import PeopleMarks, people_named, users_to_look_up
 
 log = logging.getLogger(__name__)
 REFRESH_SECONDS = 60.0
@@ -44,10 +46,15 @@ class People:
         self._refresh_seconds = refresh_seconds
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
+        # Everyone named so far, and how far each table was read: a pass reads only what came since.
+        self._named: set[str] = set()
+        self._marks: PeopleMarks = {}
 
     def refresh(self) -> bool:
         """Look up one batch of people; True if Slack answered for every one of them."""
-        for user_id in users_to_look_up(max_age=MAX_AGE, limit=BATCH):
+        named, self._marks = people_named(after=self._marks)
+        self._named |= named
+        for user_id in users_to_look_up(named=self._named, max_age=MAX_AGE, limit=BATCH):
             try:
                 user = self._client.users_info(user=user_id)["user"]
             except SlackApiError as error:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import timedelta
+from typing import Any
 
-from django.db.models import Max, Model, Q
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from controlplane.models import (
@@ -93,16 +94,35 @@ def open_requests_count(*, environment: str) -> int:
     return Request.objects.filter(environment=environment).exclude(state__in=TERMINAL_STATES).count()
 
 
-def users_to_look_up(*, max_age: timedelta, limit: int) -> list[str]:
-    """People named in requests, approvals, locks and events with no cached name younger than ``max_age``."""
-    seen = _people(Request, "requester") | _people(Approval, "approver") | _people(EnvironmentLock, "holder")
-    seen |= _people(AuditEvent, "actor")
+#: How far behind the newest id read a pass reads again: an id is handed out at insert and a row
+#: seen at commit, so a row may appear after a newer one was read.
+PEOPLE_LOOKBACK_ROWS = 1000
+PeopleMarks = dict[str, int]  # a table's label -> the newest id read of it
+
+
+def people_named(*, after: PeopleMarks) -> tuple[set[str], PeopleMarks]:
+    """People named in locks, and in the requests, approvals and audit events written since
+    ``after`` (what this returned last; {} reads every row, once): a pass reads the rows since
+    the last, not the audit trail whole. Also the marks to pass next time."""
+    people = _people(EnvironmentLock.objects.order_by(), "holder")  # a row an environment at most
+    marks: PeopleMarks = {}
+    for model, field in ((Request, "requester"), (Approval, "approver"), (AuditEvent, "actor")):
+        label = model._meta.label
+        since = model._default_manager.filter(pk__gt=max(0, after.get(label, 0) - PEOPLE_LOOKBACK_ROWS))
+        people |= _people(since.order_by(), field)
+        newest = since.aggregate(newest=Max("pk"))["newest"]
+        marks[label] = max(after.get(label, 0), newest or 0)
+    return people, marks
+
+
+def users_to_look_up(*, named: set[str], max_age: timedelta, limit: int) -> list[str]:
+    """Of the people ``named``, those with no cached name younger than ``max_age``, at most ``limit``."""
     fresh = set(SlackUser.objects.filter(fetched_at__gte=timezone.now() - max_age).values_list("pk", flat=True))
-    return sorted(seen - fresh)[:limit]
+    return sorted(named - fresh)[:limit]
 
 
-def _people(model: type[Model], field: str) -> set[str]:
-    values: Iterable[str] = model.objects.order_by().values_list(field, flat=True).distinct()  # type: ignore[attr-defined]
+def _people(rows: QuerySet[Any], field: str) -> set[str]:
+    values: Iterable[str] = rows.values_list(field, flat=True).distinct()
     people = {person_id(value) for value in values}
     return {person for person in people if person is not None}
 

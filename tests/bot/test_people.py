@@ -1,5 +1,6 @@
 """People's names: looked up in Slack (``users.info``) by the bot in the background, cached in the
-control plane, refreshed after a day; Slack failing only delays them and never stops the thread."""
+control plane, refreshed after a day; Slack failing only delays them and never stops the thread;
+a pass reads the rows written since the last, not the whole audit trail."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
+from django.db.models import Max
 from django.utils import timezone
 from slack_sdk import WebClient
 
 from bot.people import People
 from controlplane import services
 from controlplane.locks import lock_acquire
-from controlplane.models import SlackUser
+from controlplane.models import AuditEvent, SlackUser
+from controlplane.selectors import PEOPLE_LOOKBACK_ROWS, people_named
 from slacklocal import SlackWebAPI
 
 TOKEN = "xoxb-people"
@@ -105,3 +108,28 @@ def test_slack_failing_delays_the_names_and_never_stops_the_thread(api: SlackWeb
     finally:
         people.stop()
     assert names(ids)["requester"] == "Ali"
+
+
+def test_a_later_pass_reads_the_rows_written_since_and_still_refreshes_everyone_it_saw(
+    api: SlackWebAPI, ids: dict[str, str]
+) -> None:
+    named_in_the_control_plane(ids)
+    early = ids["actor"]
+    later_rows = (AuditEvent(actor="system", action="request.noted", environment="people") for _ in range(1005))
+    AuditEvent.objects.bulk_create(later_rows)  # the audit trail grows past the lookback after the early row
+    assert PEOPLE_LOOKBACK_ROWS < 1005
+    people = People(WebClient(token=TOKEN, base_url=api.base_url))
+    until(lambda: len(names(ids)) == len(ids), people.refresh)  # the first pass read every row
+
+    late = someone()
+    services.audit_record(actor=late, action="command.refused", environment="people", reason="no")
+    named, marks = people_named(after=people._marks)
+    assert late in named and early not in named  # the early row is not read again
+    newest = AuditEvent.objects.aggregate(newest=Max("pk"))["newest"]
+    assert marks[AuditEvent._meta.label] == newest
+
+    # Still refreshed once its name is a day old: everyone a pass saw is remembered.
+    SlackUser.objects.filter(pk=early).update(fetched_at=timezone.now() - timedelta(days=1, minutes=1))
+    asked = len(api.calls_to("users.info"))
+    people.refresh()
+    assert {c.params["user"] for c in api.calls_to("users.info")[asked:]} >= {early, late}
