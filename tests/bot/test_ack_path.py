@@ -4,18 +4,15 @@ most — yet resolves what was published since."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
+from dispatch import slash_command
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
-from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
-from slack_sdk.signature import SignatureVerifier
 
 from bot.app import Bot, build_app
 from controlplane import services
@@ -53,17 +50,7 @@ def _nowhere(request_id: int, *, queue: str) -> None:
 
 
 def command(bot: Bot, text: str) -> Request:
-    body = urlencode(
-        {"command": "/migrate", "text": text, "user_id": "U0ALICE", "channel_id": "C0ACK",
-         "trigger_id": f"ack.{uuid.uuid4().hex}", "team_id": "T0LOCAL"}
-    )  # fmt: skip
-    stamp = str(int(time.time()))
-    headers = {
-        "content-type": ["application/x-www-form-urlencoded"],
-        "x-slack-request-timestamp": [stamp],
-        "x-slack-signature": [SignatureVerifier(SECRET).generate_signature(timestamp=stamp, body=body)],
-    }
-    response = bot.app.dispatch(BoltRequest(body=body, headers=headers))
+    response = slash_command(bot.app, text, secret=SECRET, channel="C0ACK")
     assert response.status == 200, response.body
     return Request.objects.order_by("-id")[0]
 

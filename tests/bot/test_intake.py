@@ -4,18 +4,15 @@ committed, a trigger delivered twice recorded once, and one bad row failing only
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
+from dispatch import slash_command
 from django.db import DatabaseError, IntegrityError, connections
-from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
-from slack_sdk.signature import SignatureVerifier
 
 from bot import intake
 from bot.app import Bot, build_app
@@ -45,18 +42,10 @@ def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
 
 
 def _ack(bot: Bot, trigger: str) -> str:
-    body = urlencode(
-        {"command": "/migrate", "text": f"showmigrations {ENV} accounts", "user_id": "U0ALICE",
-         "channel_id": "C0INTAKE", "trigger_id": trigger, "team_id": "T0LOCAL"}
-    )  # fmt: skip
-    stamp = str(int(time.time()))
-    headers = {
-        "content-type": ["application/x-www-form-urlencoded"],
-        "x-slack-request-timestamp": [stamp],
-        "x-slack-signature": [SignatureVerifier(SECRET).generate_signature(timestamp=stamp, body=body)],
-    }
     try:
-        response = bot.app.dispatch(BoltRequest(body=body, headers=headers))
+        response = slash_command(
+            bot.app, f"showmigrations {ENV} accounts", secret=SECRET, channel="C0INTAKE", trigger=trigger
+        )
     finally:
         connections.close_all()  # this pool thread's
     assert response.status == 200, response.body
