@@ -18,7 +18,7 @@ import logging
 import threading
 from collections.abc import Sequence
 
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 
 from controlplane import services
 from controlplane.models import Request
@@ -55,13 +55,15 @@ class Intake:
         if mine.outcome is None and mine.error is None:  # leading: write all that waits, then pass it on
             with self._lock:
                 batch, self._waiting = self._waiting, []
-            write(batch)
-            with self._lock:
-                if self._waiting:
-                    self._waiting[0].lead = True
-                    self._waiting[0].ready.set()
-                else:
-                    self._leading = False
+            try:
+                write(batch)
+            finally:  # whatever happened, nobody waits for a lead that never comes
+                with self._lock:
+                    if self._waiting:
+                        self._waiting[0].lead = True
+                        self._waiting[0].ready.set()
+                    else:
+                        self._leading = False
         if mine.error is not None:
             raise mine.error
         assert mine.outcome is not None
@@ -84,5 +86,8 @@ def write(batch: Sequence[_Asked]) -> None:
     else:
         for one, outcome in zip(batch, outcomes, strict=True):
             one.outcome = outcome
-    for one in batch:
-        one.ready.set()
+    finally:
+        for one in batch:
+            if one.outcome is None and one.error is None:  # interrupted: its command is told, not left waiting
+                one.error = DatabaseError("the control plane did not confirm the request")
+            one.ready.set()
