@@ -4,7 +4,7 @@ Text comes in two kinds, kept apart:
 
 - **Slack mrkdwn**, what the product said in Slack: a plan message, the reason of a refusal (the
   bot audits the very text the person read), the error of a refused request. It is read as a
-  person reads it in Slack (``slackui.text``: ``<@U1>`` as ``@U1``, Slack's ``&lt;`` escapes
+  person reads it in Slack (``slackui.text``: ``<@U1>`` as ``@Alice`` where the name is cached, Slack's ``&lt;`` escapes
   undone), then HTML-escaped, with `` `code` `` and ``*bold*`` as ``<code>`` and ``<strong>``.
 - **Plain text**, what someone typed or a program raised (a lock's reason, a denial's reason, an
   error): HTML-escaped and shown as itself, so ``<!channel>`` typed as a reason reads
@@ -34,6 +34,7 @@ from slackui.text import mrkdwn_to_text, render_blocks
 
 _CODE = re.compile(r"```(.+?)```|`([^`\n]+)`", re.DOTALL)
 _BOLD = re.compile(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])")
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 
 
 def with_names(queryset: QuerySet[Any], field: str) -> QuerySet[Any]:
@@ -65,7 +66,15 @@ def person_of(record: Any, field: str) -> str:
 
 def mrkdwn_html(text: str) -> SafeString:
     """Slack mrkdwn as a person reads it, in HTML."""
-    return _emphasis(mrkdwn_to_text(text))
+    return _emphasis(mrkdwn_to_text(text, _mentioned(text)))
+
+
+def _mentioned(text: str) -> dict[str, str]:
+    """The cached names of the people ``text`` mentions (``<@U…>``), as Slack shows a mention: one query."""
+    ids = set(_MENTION.findall(text))
+    if not ids:
+        return {}
+    return dict(SlackUser.objects.filter(pk__in=ids).exclude(name="").values_list("pk", "name"))
 
 
 def _emphasis(text: str) -> SafeString:
@@ -171,7 +180,8 @@ def _state_html(environment: str, state: dict[str, Any]) -> SafeString:
 def slack_html(message: Message) -> SafeString:
     """A message built for Slack, as a person reads it there (its blocks; else its text)."""
     text, blocks = message
-    lines = render_blocks(blocks) if blocks else mrkdwn_to_text(text).splitlines()
+    names = _mentioned(json.dumps(blocks) if blocks else text)
+    lines = render_blocks(blocks, names) if blocks else mrkdwn_to_text(text, names).splitlines()
     return format_html('<div class="audit-slack">{}</div>', _emphasis("\n".join(lines)))
 
 

@@ -242,6 +242,7 @@ def test_people_are_named_from_the_user_cache_else_shown_by_id(operator: Client,
     bob_shown = f"Bob &lt;b&gt;Example&lt;/b&gt; ({bob})"  # a name is text, never markup
     html = page(operator.get(f"{REQUESTS}{request.pk}/change/"))
     assert f'<div class="readonly">Alice Example ({alice})</div>' in html  # the requester
+    assert "an approver other than @Alice Example" in html and f"@{alice}" not in html  # mentioned in the plan
     assert f'<div class="readonly">{bob_shown}: not today</div>' in html  # denied because
     assert re.search(rf'<td class="field-approver_shown">\s*<p>{re.escape(bob_shown)}</p>', html)  # the approval
     actors = re.findall(r'<td class="field-actor_shown">\s*<p>([^<]+)</p>', html)
