@@ -7,9 +7,11 @@ next transaction (``services.requests_create``): the first command to find nobod
 writes every command waiting then (its own included), hands the lead to the first one that came
 in during that write, and acks. Alone, a command writes its own row as before, with no hand-off;
 under a burst, a batch a transaction. The ack still follows the commit, so an acked request is a
-recorded one. A batch that fails is written again one command at a time: a command fails only as
-its own write would have (the listener answers that the control plane is unreachable), and
-nothing of it is recorded.
+recorded one. A batch with a row the database refuses is written again one command at a time, so
+that only that command fails; a batch the database cannot take at all (locked past its timeout,
+gone) fails every command in it at once, as each one's own write would have, rather than once per
+command in turn. A failed command is told that the control plane is unreachable, and nothing of
+it is recorded.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import logging
 import threading
 from collections.abc import Sequence
 
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, DataError, IntegrityError, close_old_connections
 
 from controlplane import services
 from controlplane.models import Request
@@ -75,14 +77,18 @@ def write(batch: Sequence[_Asked]) -> None:
     own sake (a row the database refuses, a trigger another bot recorded meanwhile)."""
     try:
         outcomes = services.requests_create([one.asked for one in batch])
-    except Exception as error:
+    except (IntegrityError, DataError) as error:  # a row refused: the others are written alone
         if len(batch) > 1:
-            close_old_connections()  # one that broke is replaced before the next try
             for one in batch:
                 write([one])
             return
-        log.warning("intake.failed error=%r", error)
+        log.warning("intake.refused error=%r", error)
         batch[0].error = error
+    except Exception as error:  # the database itself (locked, gone): every command is told at once
+        log.warning("intake.failed requests=%s error=%r", len(batch), error)
+        close_old_connections()  # one that broke is replaced before the next command
+        for one in batch:
+            one.error = error
     else:
         for one, outcome in zip(batch, outcomes, strict=True):
             one.outcome = outcome

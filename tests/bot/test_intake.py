@@ -3,7 +3,9 @@ committed, a trigger delivered twice recorded once, and one bad row failing only
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from dispatch import slash_command
-from django.db import DatabaseError, IntegrityError, connections
+from django.db import DatabaseError, IntegrityError, OperationalError, connection, connections
 from slack_sdk import WebClient
 
 from bot import intake
@@ -116,3 +118,30 @@ def test_a_row_the_database_refuses_fails_its_own_command_only() -> None:
     assert isinstance(written[1].error, DatabaseError)  # what the listener answers as the control plane unreachable
     recorded = Request.objects.filter(trigger_id__in=[good, bad, also_good]).values_list("trigger_id", flat=True)
     assert set(recorded) == {good, also_good}
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's one write lock, held by another connection")
+def test_a_batch_the_database_cannot_take_fails_its_commands_at_once() -> None:
+    holder = sqlite3.connect(connection.settings_dict["NAME"])
+    holder.execute("BEGIN IMMEDIATE")  # the lock a long write elsewhere holds
+    batch = [intake._Asked(_asked(f"intake.{uuid.uuid4().hex}")) for _ in range(3)]
+    took: list[float] = []
+
+    def impatient_writer() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA busy_timeout = 200")
+        began = time.monotonic()
+        intake.write(batch)
+        took.append(time.monotonic() - began)
+        connections.close_all()
+
+    try:
+        writer = threading.Thread(target=impatient_writer)
+        writer.start()
+        writer.join(120)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert all(isinstance(one.error, OperationalError) for one in batch), [one.error for one in batch]
+    # One wait for the lock, not one per command after it (each on a new connection's 20 s timeout).
+    assert took and took[0] < 5, took
