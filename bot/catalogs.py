@@ -2,10 +2,12 @@
 
 Reading one from the control plane was a third of a command's time before its ack (an ORM query
 and a JSON document of every migration's name), for data that changes only when a worker reports
-a deploy. A cached catalog is used for ``MAX_AGE_SECONDS`` at most, and anything it would refuse
-is asked of the control plane again before the refusal: a migration deployed a moment ago is never
-refused for a stale cache, and one removed since is still met by the worker, which plans against
-the code it has.
+a deploy. A cached catalog is used for ``MAX_AGE_SECONDS`` at most, for what it can only confirm:
+an environment's apps (``commands._resolve``); anything it would refuse is asked of the control
+plane again before the refusal, so a migration deployed a moment ago is never refused for a stale
+cache, and a migration named is always resolved against the control plane's catalog now (a name
+may have become ambiguous since). An app removed since is still met by the worker, which answers
+from the code it has.
 """
 
 from __future__ import annotations
@@ -39,7 +41,10 @@ class Catalogs:
         read_at = time.monotonic()
         apps = selectors.catalog_get(environment=environment)
         with self._lock:
-            if apps is None:
+            known = self._cached.get(environment)
+            if known is not None and known[1] > read_at:
+                pass  # a read begun after this one was stored first: it stays
+            elif apps is None:
                 self._cached.pop(environment, None)
             else:
                 self._cached[environment] = (apps, read_at)

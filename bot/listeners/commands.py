@@ -68,7 +68,11 @@ def register(app: App, *, config: Config, directory: Directory, followup: Follow
 
 
 def _resolve(parsed: Command, config: Config, catalogs: Catalogs) -> Command:
-    """Resolved against the cached catalog; what that refuses, against the control plane's now."""
+    """Resolved against the cached catalog; what that refuses, against the control plane's now. A
+    migration named (a prefix, or a full name that may be one since a deploy: Django calls it
+    ambiguous then) is always resolved against the control plane's catalog now."""
+    if parsed.migration not in (None, "zero"):
+        return resolve(parsed, config=config, catalog_of=catalogs.fresh)
     try:
         return resolve(parsed, config=config, catalog_of=catalogs.cached)
     except Refusal:

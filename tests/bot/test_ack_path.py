@@ -89,3 +89,15 @@ def test_a_migration_published_a_moment_ago_is_resolved_despite_the_cached_catal
         assert request.args[-1] == "0003_avatar", request.args  # not refused: the control plane was asked again
     finally:
         services.catalog_publish(environment=ENV, apps={"accounts": ["0001_initial", "0002_profile"]})
+
+
+def test_a_migration_named_is_resolved_against_the_catalog_now_not_the_cached_one(bot: Bot) -> None:
+    apps = {"accounts": ["0001_initial", "0002_profile", "0003_avatar"]}
+    services.catalog_publish(environment=ENV, apps=apps)
+    try:
+        assert command(bot, f"plan {ENV} accounts 0003").args[-1] == "0003_avatar"  # cached now
+        services.catalog_publish(environment=ENV, apps={"accounts": [*apps["accounts"], "0003_avatar_size"]})
+        refused = slash_command(bot.app, f"plan {ENV} accounts 0003_avatar", secret=SECRET, channel="C0ACK")
+        assert "0003_avatar_size" in str(refused.body), refused.body  # ambiguous now, as manage.py says
+    finally:
+        services.catalog_publish(environment=ENV, apps={"accounts": ["0001_initial", "0002_profile"]})
