@@ -9,13 +9,15 @@ left to do. Several bots may run it against one control plane: a post is claimed
 conditional update before its Slack call, so only one of them makes it.
 
 Requests are reconciled side by side (``MIGRABOT_NOTIFIER_THREADS``, default 4): each request's
-posts by one thread at a time, in order, so one slow thread (or a Slack call that waits out a
-rate limit) holds up only its own. Slack failures are logged and retried with backoff
+posts by one thread at a time, in order, so one slow thread holds up only its own request (and,
+for ``TURN_SECONDS`` at most, the posts that count against the same Slack limit: one call at a
+time against a limit, and a post whose turn does not come by then is left to a later pass).
+Slack failures are logged and retried with backoff
 (slack_sdk's retry handlers for server and connection errors first; then per post, honouring
 ``Retry-After``; each one counted in ``migrabot_slack_retries_total``). A rate limit is Slack's for
 a method (in a channel, for new messages): once one post meets it, every pending post it covers
 waits out the same ``Retry-After`` (one update), and no pool thread sleeps it out to call again —
-a burst of commands in one channel cost two refused calls a card a pass before. They never touch a
+a burst of commands in one channel cost two refused calls a card a pass before. Slack failures never touch a
 request: workers record and go on, and the thread catches up when Slack answers again. The one
 exception is a channel the bot cannot post in (``not_in_channel``, ``channel_not_found``): the
 request is ended there, and the requester told privately through the command's ``response_url``.
@@ -58,6 +60,8 @@ BATCH = 200
 THREADS = int(os.environ.get("MIGRABOT_NOTIFIER_THREADS") or 4)
 RECORD_TRIES = 10
 FILES = "files.upload"  # uploads: a limit of their own, which holds no message
+TURN_SECONDS = 0.5  # the longest a post waits for another's call against the same limit
+FILE_KINDS = ("file", "plan_listing")  # posts that go to Slack as files (a listing only when long)
 
 
 def with_retries(client: WebClient) -> WebClient:
@@ -161,7 +165,7 @@ class Notifier:
             held = [limit for limit, until in self._holds.items() if until > now]
         channels = [channel for method, channel in held if method == "chat.postMessage"]
         if channels:
-            posts = posts.exclude(ts="", request__channel__in=channels)
+            posts = posts.exclude(Q(ts="", request__channel__in=channels) & ~Q(kind__in=FILE_KINDS))
         if ("chat.update", "") in held:
             posts = posts.filter(ts="")
         return posts
@@ -215,14 +219,20 @@ class Notifier:
         One call at a time against each of Slack's limits (``_limit_of``): when it is met, one call
         finds out and the posts waiting behind it are held with it (``_hold_alike``)."""
         limit = _limit_of(request, post)
+        if limit is None:
+            return self._show_in_turn(request, post, limit)
         with self._holds_lock:
             turn = self._turns.setdefault(limit, threading.Lock())
-        with turn:
+        if not turn.acquire(timeout=TURN_SECONDS):
+            return False  # another post's call against this limit is slow: this one goes in a later pass
+        try:
             return self._show_in_turn(request, post, limit)
+        finally:
+            turn.release()
 
-    def _show_in_turn(self, request: Request, post: Post, limit: tuple[str, str]) -> bool:
+    def _show_in_turn(self, request: Request, post: Post, limit: tuple[str, str] | None) -> bool:
         now = timezone.now()
-        held_until = self._held(limit, now)
+        held_until = self._held(limit, now) if limit is not None else None
         if held_until is not None:  # met since this pass began
             Post.objects.filter(pk=post.pk).update(retry_at=held_until)
             return False
@@ -240,7 +250,7 @@ class Notifier:
         except SlackApiError as error:
             code, retry_after = str(error.response.get("error", "")), error.response.headers.get("Retry-After")
             self._failed(request, post, code, retry_after, cause="rate_limited" if retry_after else "slack_error")
-            if retry_after:
+            if retry_after and limit is not None:
                 self._hold_alike(request, post, limit)
             return False
         except Exception as error:  # the network, or a broken render: retried, never fatal
@@ -326,7 +336,10 @@ class Notifier:
         if limit[0] == FILES:
             return
         alike = Post.objects.filter(pending=True, request__environment__in=list(self.config.environments))
-        alike = alike.filter(ts="", request__channel=request.channel) if not post.ts else alike.exclude(ts="")
+        if limit[0] == "chat.update":
+            alike = alike.exclude(ts="")
+        else:
+            alike = alike.filter(ts="", request__channel=request.channel).exclude(kind__in=FILE_KINDS)
         waiting_less = Q(retry_at__isnull=True) | Q(retry_at__lt=retry_at)
         alike.filter(waiting_less).exclude(pk=post.pk).update(retry_at=retry_at)
 
@@ -364,10 +377,13 @@ class _Due:
     updates: bool = False
 
 
-def _limit_of(request: Request, post: Post) -> tuple[str, str]:
+def _limit_of(request: Request, post: Post) -> tuple[str, str] | None:
     """Which of Slack's rate limits a post's call counts against: a file's upload, a message's
-    update (per workspace), or a new message (per channel)."""
-    if thread.as_file(post, request) is not None:
+    update (per workspace), or a new message (per channel); None for a post that makes no call."""
+    upload = thread.as_file(post, request)
+    if upload == thread.SKIP:
+        return None
+    if upload is not None:
         return FILES, ""
     return ("chat.update", "") if post.ts else ("chat.postMessage", request.channel)
 
@@ -377,6 +393,6 @@ def _scheduled_on_rate_limits(client: WebClient) -> WebClient:
     schedule with those its limit covers (``Notifier._hold_alike``), not slept out in a pool thread."""
     handlers = [handler for handler in client.retry_handlers if not isinstance(handler, RateLimitErrorRetryHandler)]
     return WebClient(
-        token=client.token, base_url=client.base_url, timeout=client.timeout, headers=client.headers,
-        proxy=client.proxy, ssl=client.ssl, retry_handlers=handlers,
+        token=client.token, base_url=client.base_url, timeout=client.timeout, headers=dict(client.headers),
+        proxy=client.proxy, ssl=client.ssl, logger=client.logger, retry_handlers=handlers,
     )  # fmt: skip
