@@ -4,8 +4,9 @@ Text comes in two kinds, kept apart:
 
 - **Slack mrkdwn**, what the product said in Slack: a plan message, the reason of a refusal (the
   bot audits the very text the person read), the error of a refused request. It is read as a
-  person reads it in Slack (``slackui.text``: ``<@U1>`` as ``@Alice`` where the name is cached, Slack's ``&lt;`` escapes
-  undone), then HTML-escaped, with `` `code` `` and ``*bold*`` as ``<code>`` and ``<strong>``.
+  person reads it in Slack (``slackui.text``: ``<@U1>`` as ``@Alice`` where the name is cached,
+  Slack's ``&lt;`` escapes undone), then HTML-escaped, with `` `code` `` and ``*bold*`` as
+  ``<code>`` and ``<strong>``.
 - **Plain text**, what someone typed or a program raised (a lock's reason, a denial's reason, an
   error): HTML-escaped and shown as itself, so ``<!channel>`` typed as a reason reads
   ``<!channel>`` and pings nobody.

@@ -18,7 +18,6 @@ from bot.directory import Directory
 from bot.followup import Enqueue, FollowUp
 from bot.homes import HomeRefresher
 from bot.housekeeping import SWEEP_SECONDS, Housekeeper
-from bot.intake import Intake
 from bot.listeners import actions, commands, home
 from bot.notify import Notifier, with_retries
 from bot.people import People
@@ -48,7 +47,6 @@ class Bot:
     people: People
     homes: HomeRefresher
     permalinks: Permalinks
-    intake: Intake
 
     def start(self) -> None:
         """Start the background chores in the process that serves Slack (after any fork)."""
@@ -97,14 +95,13 @@ def build_app(
     permalinks = Permalinks(slack, config)
     notifier = Notifier(slack, config, after_pass=[homes.poke, permalinks.poke])
     followup = FollowUp(config=config, notifier=notifier, enqueue=enqueue)
-    intake = Intake()
-    commands.register(app, config=config, directory=directory, followup=followup, intake=intake)
+    commands.register(app, config=config, directory=directory, followup=followup)
     actions.register(app, config=config, directory=directory, followup=followup)
     home.register(app, config=config, directory=directory, followup=followup, homes=homes)
     sweep_seconds = float(os.environ.get("MIGRABOT_SWEEP_SECONDS") or SWEEP_SECONDS)
     people = People(client, **_people_timing())
     housekeeper = Housekeeper(followup, every_seconds=sweep_seconds)
-    return Bot(app, followup, housekeeper, directory, notifier, people, homes, permalinks, intake)
+    return Bot(app, followup, housekeeper, directory, notifier, people, homes, permalinks)
 
 
 def _keep_connections() -> None:

@@ -12,12 +12,12 @@ Requests are reconciled side by side (``MIGRABOT_NOTIFIER_THREADS``, default 4):
 posts by one thread at a time, in order, so one slow thread holds up only its own request (and,
 for ``TURN_SECONDS`` at most, the posts that count against the same Slack limit: one call at a
 time against a limit, and a post whose turn does not come by then is left to a later pass).
-Slack failures are logged and retried with backoff
-(slack_sdk's retry handlers for server and connection errors first; then per post, honouring
-``Retry-After``; each one counted in ``migrabot_slack_retries_total``). A rate limit is Slack's for
-a method (in a channel, for new messages): once one post meets it, every pending post it covers
-waits out the same ``Retry-After`` (one update), and no pool thread sleeps it out to call again —
-a burst of commands in one channel cost two refused calls a card a pass before. Slack failures never touch a
+Slack failures are logged and retried with backoff (slack_sdk's retry handlers for server and
+connection errors first; then per post, honouring ``Retry-After``; each one counted in
+``migrabot_slack_retries_total``). A rate limit is Slack's for a method (in a channel, for new
+messages): once one post meets it, every pending post it covers waits out the same
+``Retry-After`` (one update), and no pool thread sleeps it out to call again — a burst of
+commands in one channel cost two refused calls a card a pass before. Slack failures never touch a
 request: workers record and go on, and the thread catches up when Slack answers again. The one
 exception is a channel the bot cannot post in (``not_in_channel``, ``channel_not_found``): the
 request is ended there, and the requester told privately through the command's ``response_url``.
@@ -249,9 +249,10 @@ class Notifier:
             ts = self._call(request, post)
         except SlackApiError as error:
             code, retry_after = str(error.response.get("error", "")), error.response.headers.get("Retry-After")
-            self._failed(request, post, code, retry_after, cause="rate_limited" if retry_after else "slack_error")
-            if retry_after and limit is not None:
-                self._hold_alike(request, post, limit)
+            cause = "rate_limited" if retry_after else "slack_error"
+            retry_at = self._failed(request, post, code, retry_after, cause=cause)
+            if retry_after and retry_at is not None and limit is not None:
+                self._hold_alike(request, post, limit, retry_at)
             return False
         except Exception as error:  # the network, or a broken render: retried, never fatal
             self._failed(request, post, repr(error)[:200], None, cause="no_answer")
@@ -310,27 +311,27 @@ class Notifier:
         )
         return str(response["ts"])
 
-    def _failed(self, request: Request, post: Post, error: str, retry_after: str | None, *, cause: str) -> None:
+    def _failed(
+        self, request: Request, post: Post, error: str, retry_after: str | None, *, cause: str
+    ) -> datetime | None:
+        """Put the post back on the schedule; when it is tried again (None: the request was ended)."""
         log.warning("notifier.slack_failed request=%s post=%s error=%s", request.pk, post.key, error)
         if post.key == "card" and not post.ts and error in UNREACHABLE_CHANNEL:
             self._unreachable_channel(request, error)
-            return
+            return None
         metrics.slack_retries.labels(cause=cause).inc()
         backoff = BACKOFF_SECONDS[min(post.attempts, len(BACKOFF_SECONDS) - 1)]
         delay = float(retry_after) if retry_after and retry_after.isdigit() else backoff
+        retry_at = timezone.now() + timedelta(seconds=delay)
         Post.objects.filter(pk=post.pk).update(
-            claimed_until=None,
-            retry_at=timezone.now() + timedelta(seconds=delay),
-            attempts=F("attempts") + 1,
-            last_error=error[:255],
+            claimed_until=None, retry_at=retry_at, attempts=F("attempts") + 1, last_error=error[:255]
         )
+        return retry_at
 
-    def _hold_alike(self, request: Request, post: Post, limit: tuple[str, str]) -> None:
+    def _hold_alike(self, request: Request, post: Post, limit: tuple[str, str], retry_at: datetime) -> None:
         """Every other pending post that the limit the post met covers waits as long as it does:
         new messages in the same channel (chat.postMessage is limited per channel), or every update
         (chat.update, per workspace); in one update, and here for the posts this pass still holds."""
-        retry_at = Post.objects.values_list("retry_at", flat=True).get(pk=post.pk)
-        assert retry_at is not None
         with self._holds_lock:
             self._holds[limit] = retry_at
         if limit[0] == FILES:

@@ -27,8 +27,8 @@ from migrabot.logs import log_bind, log_context
 log = logging.getLogger(__name__)
 
 
-def register(app: App, *, config: Config, directory: Directory, followup: FollowUp, intake: Intake) -> None:
-    catalogs = Catalogs()
+def register(app: App, *, config: Config, directory: Directory, followup: FollowUp) -> None:
+    catalogs, intake = Catalogs(), Intake()
 
     @app.command(config.slash_command)
     @log_context()  # its lines name the environment, verb and request once they are known

@@ -77,7 +77,7 @@ def test_commands_in_a_row_read_the_catalog_and_tell_sqlite_once(bot: Bot) -> No
     with CaptureQueriesContext(connection) as queries:
         again = command(bot, f"showmigrations {ENV} accounts")
     statements = [query["sql"] for query in queries.captured_queries if "controlplane_request" not in query["sql"]]
-    assert again.pk > first.pk  # recorded (by the intake's thread: ``bot.intake``)
+    assert again.pk > first.pk  # recorded, through the intake (``bot.intake``)
     assert not [sql for sql in statements if "controlplane_catalog" in sql or "PRAGMA" in sql], statements
 
 
